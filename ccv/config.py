@@ -1,0 +1,94 @@
+"""Settings: flags win over environment (CCV_*), environment over a ccv.toml file."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATABASE_URL = "sqlite:///ccv.db"
+
+
+def normalize_database_url(url: str) -> str:
+    """Point PostgreSQL URLs at psycopg 3, whatever spelling the user gave."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Everything ccv reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CCV_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    cache_prefix: str = "ccv"
+    cache_ttl_seconds: int = 1800
+    # A dead Redis must cost milliseconds, not seconds.
+    redis_timeout_seconds: float = 0.05
+    config_file: Path | None = None
+    batch_size: int = 5000
+    llm_model: str | None = None
+    llm_api_base: str | None = None
+    llm_timeout_seconds: float = 60.0
+    llm_retries: int = 1
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_path())
+        return (init_settings, env_settings, toml)
+
+
+def _config_path() -> Path:
+    explicit = os.environ.get("CCV_CONFIG_FILE") or os.environ.get("CCV_CONFIG")
+    return Path(explicit) if explicit else Path("ccv.toml")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with explicit overrides (CLI flags); None values mean 'not given'."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    config_file = given.get("config_file")
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            from ccv.errors import UsageError
+
+            raise UsageError(f"config file {path} does not exist")
+        previous = os.environ.get("CCV_CONFIG_FILE")
+        os.environ["CCV_CONFIG_FILE"] = str(path)
+        try:
+            return Settings(**given)
+        finally:
+            if previous is None:
+                del os.environ["CCV_CONFIG_FILE"]
+            else:
+                os.environ["CCV_CONFIG_FILE"] = previous
+    return Settings(**given)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,62 @@
+"""Identifier rules of SPEC §2: tenants, customers, slugs, field names and item ids."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+FIELD_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+MAX_FIELD_NAME = 50
+MAX_KEY = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def check_key(value: object, what: str) -> str:
+    """A tenant or customer id: 1-128 characters, no control characters."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string")
+    if not 1 <= len(value) <= MAX_KEY:
+        raise ValueError(f"{what} must be 1-{MAX_KEY} characters long")
+    if _CONTROL.search(value):
+        raise ValueError(f"{what} must not contain control characters")
+    return value
+
+
+def check_slug(value: object, what: str) -> str:
+    if not isinstance(value, str) or not SLUG_RE.fullmatch(value):
+        raise ValueError(
+            f"{what} must be a slug: lowercase letters, digits, '_', '.', '-', "
+            "at most 64 characters"
+        )
+    return value
+
+
+def check_field_name(value: object, what: str = "name") -> str:
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_FIELD_NAME
+        or not FIELD_NAME_RE.fullmatch(value)
+    ):
+        raise ValueError(
+            f"{what} must match ^[a-z_][a-z0-9_]*$ and be at most {MAX_FIELD_NAME} characters"
+        )
+    return value
+
+
+def check_item_id(value: object, what: str = "id") -> str:
+    """An item id is a UUID; it is stored in its canonical lowercase form."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a UUID string")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"{what} is not a UUID") from None
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

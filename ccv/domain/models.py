@@ -1,0 +1,257 @@
+"""Pydantic models that services return and every renderer (Rich, JSON, Prefect) shares."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import Field as ModelField
+
+from ccv.domain.enums import (
+    AssetType,
+    Fallback,
+    ItemKind,
+    Level,
+    Source,
+    SourceItemType,
+    Status,
+    ValidationMode,
+    ValueType,
+)
+from ccv.domain.timeutil import format_time
+
+# SPEC: output times are ISO 8601 with an offset (+00:00, never a bare Z).
+Time = Annotated[datetime, PlainSerializer(format_time, return_type=str, when_used="json")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=False, use_enum_values=False)
+
+
+class FieldVersion(_Model):
+    """One version of one fact about a customer."""
+
+    kind: Literal["field"] = "field"
+    id: str
+    tenant: str
+    customer: str
+    name: str
+    value: Any
+    value_type: ValueType | None = None
+    source: Source
+    source_item_id: str | None = None
+    source_item_type: SourceItemType | None = None
+    source_metadata: dict[str, Any] = ModelField(default_factory=dict)
+    status: Status
+    superseded_by_id: str | None = None
+    superseded_at: Time | None = None
+    confidence: float = 1.0
+    requires_confirmation: bool = False
+    verified: bool = False
+    verification_method: str | None = None
+    collected_at: Time
+    updated_at: Time
+    expires_at: Time | None = None
+    field_definition_id: str | None = None
+    is_pii: bool = False
+    masked: bool = False
+
+
+class AssetVersion(_Model):
+    """One version of a document or file kept for a customer (the bytes live at storage_uri)."""
+
+    kind: Literal["asset"] = "asset"
+    id: str
+    tenant: str
+    customer: str
+    name: str
+    asset_type: AssetType
+    storage_uri: str | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    checksum: str | None = None
+    source_item_id: str | None = None
+    source_item_type: SourceItemType | None = None
+    derived_from_tool: str | None = None
+    status: Status
+    superseded_by_id: str | None = None
+    superseded_at: Time | None = None
+    verified: bool = False
+    collected_at: Time
+    updated_at: Time
+    expires_at: Time | None = None
+    analysis_field_ids: list[str] = ModelField(default_factory=list)
+
+
+class Profile(_Model):
+    tenant: str
+    customer: str
+    as_of: Time
+    fields: dict[str, FieldVersion]
+    assets: list[AssetVersion]
+    history: dict[str, list[FieldVersion]] | None = None
+    asset_history: dict[str, list[AssetVersion]] | None = None
+
+
+class FieldDefinition(_Model):
+    id: str | None = None
+    tenant: str
+    agent: str
+    name: str
+    display_name: str | None = None
+    description: str | None = None
+    value_type: ValueType = ValueType.STRING
+    validation_regex: str | None = None
+    allowed_values: list[Any] | None = None
+    validation_mode: ValidationMode = ValidationMode.STRICT
+    required_verification: bool = False
+    verification_methods: list[str] | None = None
+    collection_prompt: str | None = None
+    extraction_examples: list[Any] | None = None
+    extraction_hint: str | None = None
+    is_pii: bool = False
+    retention_days: int | None = None
+    freshness_seconds: int | None = None
+    enabled: bool = True
+    source_file: str | None = None
+
+
+class ScenarioRequirement(_Model):
+    tenant: str
+    agent: str
+    scenario: str
+    step: str | None = None
+    rule: str | None = None
+    field: str
+    level: Level = Level.HARD
+    fallback: Fallback = Fallback.ASK
+    when: str | None = None
+    depends_on: list[str] = ModelField(default_factory=list)
+    collection_order: int | None = None
+    needs_human_review: bool = False
+    confidence: float | None = None
+
+
+class TraceItem(_Model):
+    id: str
+    kind: Literal["field", "asset", "external", "missing"]
+    name: str | None
+    status: Status | None
+    customer: str | None = None
+    source_item_id: str | None = None
+    source_item_type: SourceItemType | None = None
+
+
+class TraceNode(_Model):
+    item: TraceItem
+    dependents: list[TraceNode] = ModelField(default_factory=list)
+
+
+class Trace(_Model):
+    item: TraceItem
+    chain: list[TraceItem]
+    dependents: list[TraceNode]
+    truncated: bool = False
+
+
+class SweepItem(_Model):
+    id: str
+    kind: ItemKind
+    customer: str
+    name: str
+    status: Status
+    expires_at: Time | None = None
+    source_item_id: str | None = None
+
+
+class TenantSweep(_Model):
+    count: int
+    items: list[SweepItem]
+
+
+class SweepResult(_Model):
+    applied: bool
+    now: Time | None = None
+    tenants: dict[str, TenantSweep]
+    total: int
+
+
+class ImportIssue(_Model):
+    file: str
+    line: int
+    message: str
+
+
+class ImportResult(_Model):
+    records: int = 0
+    inserted: int = 0
+    superseded: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    warnings: int = 0
+    errors: list[ImportIssue] = ModelField(default_factory=list)
+    warning_details: list[ImportIssue] = ModelField(default_factory=list)
+    dry_run: bool = False
+
+
+class SchemaApplyResult(_Model):
+    files: int
+    created: int
+    updated: int
+    unchanged: int
+    definitions: list[FieldDefinition]
+
+
+class FieldCheck(_Model):
+    field: str
+    status: Literal["valid", "invalid", "undefined", "expired"]
+    message: str | None = None
+
+
+class ValidationReport(_Model):
+    tenant: str
+    customer: str
+    agent: str
+    valid: bool
+    checked: int
+    results: list[FieldCheck]
+
+
+class DeleteResult(_Model):
+    id: str
+    kind: ItemKind
+    deleted: bool
+    orphaned: list[str]
+
+
+class EraseResult(_Model):
+    tenant: str
+    customer: str
+    fields: int
+    assets: int
+    orphaned: list[str]
+
+
+class AuditEvent(_Model):
+    tenant: str
+    customer: str | None
+    item_id: str | None
+    item_kind: str | None
+    item_name: str | None
+    event: str
+    from_status: str | None = None
+    to_status: str | None = None
+    actor: str
+    at: Time
+    details: dict[str, Any] = ModelField(default_factory=dict)
+
+
+class Finding(_Model):
+    """One problem in an input file, where it is and a stable code."""
+
+    file: str
+    line: int
+    column: int
+    code: str
+    message: str

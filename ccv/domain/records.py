@@ -1,0 +1,218 @@
+"""Structural rules for profile records (SPEC §3): keys, names, enums, ids and times."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ccv.domain.enums import AssetType, ItemKind, Source, SourceItemType, ValueType
+from ccv.domain.identifiers import check_field_name, check_item_id, check_key
+from ccv.domain.timeutil import parse_time
+
+COMMON_KEYS = ("kind", "tenant", "customer", "id", "name")
+FIELD_KEYS = frozenset(
+    COMMON_KEYS
+    + (
+        "value",
+        "value_type",
+        "source",
+        "source_item_id",
+        "source_item_type",
+        "source_metadata",
+        "confidence",
+        "requires_confirmation",
+        "verified",
+        "verification_method",
+        "collected_at",
+        "expires_at",
+    )
+)
+ASSET_KEYS = frozenset(
+    COMMON_KEYS
+    + (
+        "asset_type",
+        "storage_uri",
+        "mime_type",
+        "size_bytes",
+        "checksum",
+        "source_item_id",
+        "source_item_type",
+        "derived_from_tool",
+        "verified",
+        "collected_at",
+        "expires_at",
+    )
+)
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+MAX_SOURCE_ID = 256
+
+
+class RecordError(ValueError):
+    """A record that cannot be stored under any validation mode."""
+
+
+def did_you_mean(word: str, choices: frozenset[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@dataclass
+class ParsedRecord:
+    kind: ItemKind
+    tenant: str
+    customer: str
+    id: str | None
+    name: str
+    columns: dict[str, Any]
+    source_item_id: str | None
+    source_item_type: SourceItemType | None
+    collected_at: datetime | None
+    expires_at: datetime | None
+    value_type: ValueType | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _enum(value: Any, enum: type[Any], key: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        shown = value if isinstance(value, str) and len(value) <= 40 else "the value"
+        raise RecordError(f"{key} '{shown}' is not one of: {allowed}") from None
+
+
+def _time(value: Any, key: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"{key} must be an ISO 8601 time string")
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise RecordError(f"{key}: {exc}") from None
+
+
+def _opt_str(record: dict[str, Any], key: str, max_len: int = 4096) -> str | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise RecordError(f"{key} must be a string of at most {max_len} characters")
+    return value
+
+
+def _bool(record: dict[str, Any], key: str) -> bool:
+    value = record.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise RecordError(f"{key} must be true or false")
+    return value
+
+
+def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
+    """Check one record's structure and normalise it; raise RecordError with one sentence."""
+    if not isinstance(record, dict):
+        raise RecordError("a record must be a JSON object")
+    kind = _enum(record.get("kind", "field"), ItemKind, "kind")
+    allowed = FIELD_KEYS if kind is ItemKind.FIELD else ASSET_KEYS
+    for key in record:
+        if key not in allowed:
+            raise RecordError(f"unknown key '{key}' for a {kind.value}{did_you_mean(key, allowed)}")
+    tenant = record.get("tenant", default_tenant)
+    if tenant is None:
+        raise RecordError("the record has no tenant and no --tenant was given")
+    try:
+        tenant = check_key(tenant, "tenant")
+        if default_tenant is not None and tenant != default_tenant:
+            raise RecordError(f"the record's tenant differs from --tenant {default_tenant}")
+        if "customer" not in record:
+            raise RecordError("missing key 'customer'")
+        customer = check_key(record["customer"], "customer")
+        if "name" not in record:
+            raise RecordError("missing key 'name'")
+        name = check_field_name(record["name"])
+        item_id = check_item_id(record["id"]) if record.get("id") is not None else None
+    except RecordError:
+        raise
+    except ValueError as exc:
+        raise RecordError(str(exc)) from None
+
+    source_item_id = record.get("source_item_id")
+    if source_item_id is not None and (
+        not isinstance(source_item_id, str) or not 0 < len(source_item_id) <= MAX_SOURCE_ID
+    ):
+        raise RecordError(f"source_item_id must be a string of 1-{MAX_SOURCE_ID} characters")
+    source_item_type = (
+        _enum(record["source_item_type"], SourceItemType, "source_item_type")
+        if record.get("source_item_type") is not None
+        else None
+    )
+    if source_item_type is not None and source_item_id is None:
+        raise RecordError("source_item_type is given without source_item_id")
+    collected_at = _time(record.get("collected_at"), "collected_at")
+    expires_at = _time(record.get("expires_at"), "expires_at")
+    verified = _bool(record, "verified")
+
+    columns: dict[str, Any]
+    value_type: ValueType | None = None
+    if kind is ItemKind.FIELD:
+        if "value" not in record:
+            raise RecordError("missing key 'value'")
+        source = _enum(record.get("source", Source.IMPORTED.value), Source, "source")
+        metadata = record.get("source_metadata") or {}
+        if not isinstance(metadata, dict):
+            raise RecordError("source_metadata must be a JSON object")
+        confidence = record.get("confidence", 1.0)
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, int | float)
+            or not math.isfinite(confidence)
+            or not 0 <= confidence <= 1
+        ):
+            raise RecordError("confidence must be a number from 0 to 1")
+        if record.get("value_type") is not None:
+            value_type = _enum(record["value_type"], ValueType, "value_type")
+        columns = {
+            "value": record["value"],
+            "source": source.value,
+            "source_metadata": metadata,
+            "confidence": float(confidence),
+            "requires_confirmation": _bool(record, "requires_confirmation"),
+            "verified": verified,
+            "verification_method": _opt_str(record, "verification_method", 64),
+        }
+    else:
+        asset_type = _enum(record.get("asset_type"), AssetType, "asset_type")
+        size = record.get("size_bytes")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise RecordError("size_bytes must be a non-negative integer")
+        checksum = _opt_str(record, "checksum", 64)
+        if checksum is not None and not _SHA256.fullmatch(checksum):
+            raise RecordError("checksum must be a sha256 hex digest (64 hex characters)")
+        columns = {
+            "asset_type": asset_type.value,
+            "storage_uri": _opt_str(record, "storage_uri"),
+            "mime_type": _opt_str(record, "mime_type", 255),
+            "size_bytes": size,
+            "checksum": checksum.lower() if checksum else None,
+            "derived_from_tool": _opt_str(record, "derived_from_tool", 128),
+            "verified": verified,
+        }
+    return ParsedRecord(
+        kind=kind,
+        tenant=tenant,
+        customer=customer,
+        id=item_id,
+        name=name,
+        columns=columns,
+        source_item_id=source_item_id,
+        source_item_type=source_item_type,
+        collected_at=collected_at,
+        expires_at=expires_at,
+        value_type=value_type,
+    )

@@ -1,0 +1,122 @@
+"""Deletion and right-to-erasure. Rows go; value-free audit events stay."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ccv.domain.enums import ItemKind, Status
+from ccv.domain.identifiers import is_uuid
+from ccv.domain.models import DeleteResult, EraseResult
+from ccv.domain.timeutil import utcnow
+from ccv.errors import NotFoundError, RefusedError
+from ccv.service.profiles import not_found
+from ccv.service.writes import audit_row
+from ccv.store import items as store
+from ccv.store import sweeps
+from ccv.store.database import Database
+
+
+def _orphan(
+    conn: Any,
+    tenant: str,
+    dependents: list[tuple[ItemKind, Any]],
+    now: Any,
+    actor: str,
+    reason: str,
+) -> list[str]:
+    grouped: dict[ItemKind, list[Any]] = defaultdict(list)
+    for kind, row in dependents:
+        grouped[kind].append(row)
+    for kind, rows in grouped.items():
+        sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor, reason=reason)
+    return sorted(row.id for _, row in dependents)
+
+
+def delete_item(
+    db: Database, tenant: str, item_id: str, *, force: bool = False, actor: str = "library"
+) -> DeleteResult:
+    """Delete one version; refused while it has active dependents unless `force` orphans them."""
+    canonical = item_id.strip().lower()
+    if not is_uuid(canonical):
+        raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
+    now = utcnow()
+    with db.write() as conn:
+        found = store.get_item(conn, tenant, canonical)
+        if found is None:
+            raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
+        kind, row = found
+        store.upsert_and_lock_profiles(conn, tenant, [row.customer], now)
+        dependents = store.direct_dependents(conn, tenant, [row.id], Status.ACTIVE)
+        if dependents and not force:
+            first = dependents[0][1]
+            raise RefusedError(
+                f"item {row.id} has {len(dependents)} active dependent(s) (first: {first.id}, "
+                f"{first.name}); pass --force to delete it and orphan them"
+            )
+        orphaned = _orphan(conn, tenant, dependents, now, actor, f"source {row.id} deleted")
+        store.delete_items(conn, kind, tenant, [row.id])
+        store.insert_audit(
+            conn,
+            [
+                audit_row(
+                    tenant,
+                    row.customer,
+                    row.id,
+                    kind,
+                    row.name,
+                    "delete",
+                    actor,
+                    now,
+                    from_status=row.status,
+                    details={"forced": force},
+                )
+            ],
+        )
+    return DeleteResult(id=row.id, kind=kind, deleted=True, orphaned=orphaned)
+
+
+def erase_customer(
+    db: Database, tenant: str, customer: str, *, actor: str = "library"
+) -> EraseResult:
+    """Right to erasure: every value of the customer goes; derived items elsewhere are orphaned."""
+    now = utcnow()
+    with db.write() as conn:
+        store.upsert_and_lock_profiles(conn, tenant, [customer], now)
+        rows = {kind: store.customer_items(conn, kind, tenant, customer) for kind in ItemKind}
+        if not any(rows.values()):
+            store.delete_profile(conn, tenant, customer)
+            raise not_found(tenant, customer)
+        ids = {row.id for kind_rows in rows.values() for row in kind_rows}
+        outside = [
+            (kind, row)
+            for kind, row in store.direct_dependents(conn, tenant, sorted(ids), Status.ACTIVE)
+            if row.customer != customer
+        ]
+        orphaned = _orphan(conn, tenant, outside, now, actor, "source erased")
+        events: list[dict[str, Any]] = []
+        for kind, kind_rows in rows.items():
+            store.delete_items(conn, kind, tenant, [row.id for row in kind_rows])
+            events.extend(
+                audit_row(
+                    tenant,
+                    customer,
+                    row.id,
+                    kind,
+                    row.name,
+                    "erase",
+                    actor,
+                    now,
+                    from_status=row.status,
+                )
+                for row in kind_rows
+            )
+        store.insert_audit(conn, events)
+        store.delete_profile(conn, tenant, customer)
+    return EraseResult(
+        tenant=tenant,
+        customer=customer,
+        fields=len(rows[ItemKind.FIELD]),
+        assets=len(rows[ItemKind.ASSET]),
+        orphaned=orphaned,
+    )

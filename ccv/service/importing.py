@@ -1,0 +1,478 @@
+"""Import capability: profile records from JSON Lines, JSON arrays and wide CSV files.
+
+One run is one transaction: valid records are stored, invalid ones are listed by file:line,
+and a dry run does the same work and rolls it back.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from ccv.domain.definitions import FieldRules, compile_rules
+from ccv.domain.enums import ItemKind, SourceItemType, ValidationMode
+from ccv.domain.identifiers import FIELD_NAME_RE, MAX_FIELD_NAME, is_uuid
+from ccv.domain.lifecycle import find_cycle_members
+from ccv.domain.models import ImportIssue, ImportResult
+from ccv.domain.records import ParsedRecord, RecordError, parse_record
+from ccv.domain.timeutil import utcnow
+from ccv.domain.validators import coerce_cell
+from ccv.errors import UsageError
+from ccv.service.writes import NewItem, store_items
+from ccv.store import items as store
+from ccv.store.database import Database
+from ccv.store.definitions import load_definitions
+
+# Ids of records given without one: a hash of the record as written, in its own namespace.
+RECORD_NAMESPACE = uuid.UUID("6f0e8c1a-5d2b-4c39-9a51-3c1f0d7e2b44")
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Incoming:
+    """One record as read from a file, before any rule is applied."""
+
+    file: str
+    line: int
+    raw: Any
+    error: str | None = None
+    csv_cell: bool = False
+
+
+@dataclass
+class Candidate:
+    incoming: Incoming
+    record: ParsedRecord
+    id: str
+    content_hash: str
+    collected_at: datetime
+    expires_at: datetime | None
+    orphaned: bool = False
+
+
+_COLUMN = re.compile(r"column (\d+)")
+
+
+def _json_error(exc: Exception) -> str:
+    found = _COLUMN.search(str(exc))
+    return "malformed JSON" + (f" at column {found.group(1)}" if found else "")
+
+
+def read_jsonl(path: Path, data: bytes) -> Iterator[Incoming]:
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield Incoming(str(path), number, orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            yield Incoming(str(path), number, None, error=_json_error(exc))
+
+
+def read_json_array(path: Path, data: bytes) -> Iterator[Incoming]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        yield Incoming(str(path), 1, None, error="the file is not UTF-8 text")
+        return
+    decoder = json.JSONDecoder()
+    index = len(text) - len(text.lstrip())
+    if text[index : index + 1] != "[":
+        yield Incoming(str(path), 1, None, error="a .json file must hold a JSON array of records")
+        return
+    index += 1
+    while True:
+        while index < len(text) and text[index] in " \t\r\n,":
+            index += 1
+        if index >= len(text):
+            yield Incoming(str(path), text.count("\n") + 1, None, error="unterminated JSON array")
+            return
+        if text[index] == "]":
+            return
+        line = text.count("\n", 0, index) + 1
+        try:
+            value, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError:
+            # The rest of the array cannot be read reliably: report where it broke.
+            yield Incoming(str(path), line, None, error="malformed JSON in the array")
+            return
+        yield Incoming(str(path), line, value)
+
+
+def read_wide_csv(path: Path, data: bytes) -> Iterator[Incoming]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        yield Incoming(str(path), 1, None, error="the file is not UTF-8 text")
+        return
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        yield Incoming(str(path), 1, None, error=f"malformed CSV: {exc}")
+        return
+    header = [name.strip() for name in header]
+    if "customer" not in header:
+        yield Incoming(str(path), 1, None, error="a wide CSV needs a 'customer' column")
+        return
+    for name in header:
+        if name in ("customer", "tenant"):
+            continue
+        if len(name) > MAX_FIELD_NAME or not FIELD_NAME_RE.fullmatch(name):
+            yield Incoming(
+                str(path), 1, None, error=f"column '{name[:60]}' is not a valid field name"
+            )
+            return
+    if len(set(header)) != len(header):
+        yield Incoming(str(path), 1, None, error="the CSV header repeats a column")
+        return
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Incoming(str(path), reader.line_num, None, error=f"malformed CSV: {exc}")
+            return
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            yield Incoming(
+                str(path), line, None, error=f"expected {len(header)} cells, found {len(row)}"
+            )
+            continue
+        cells = dict(zip(header, row, strict=True))
+        base = {"customer": cells["customer"].strip()}
+        if cells.get("tenant", "").strip():
+            base["tenant"] = cells["tenant"].strip()
+        for name, cell in cells.items():
+            if name in ("customer", "tenant") or not cell.strip():
+                continue
+            record = base | {"name": name, "value": cell, "source": "imported"}
+            yield Incoming(str(path), line, record, csv_cell=True)
+
+
+def read_file(path: Path) -> Iterator[Incoming]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl" or suffix == ".ndjson":
+        return read_jsonl(path, data)
+    if suffix == ".json":
+        return read_json_array(path, data)
+    if suffix == ".csv":
+        return read_wide_csv(path, data)
+    raise UsageError(f"{path}: unknown format, expected .jsonl, .json or .csv")
+
+
+class _Run:
+    """The state of one import run for one tenant."""
+
+    def __init__(
+        self,
+        tenant: str,
+        rules: dict[str, FieldRules],
+        mode: ValidationMode | None,
+        now: datetime,
+        result: ImportResult,
+    ) -> None:
+        self.tenant = tenant
+        self.rules = rules
+        self.mode = mode
+        self.now = now
+        self.result = result
+
+    def reject(self, incoming: Incoming, message: str) -> None:
+        self.result.rejected += 1
+        self.result.errors.append(
+            ImportIssue(file=incoming.file, line=incoming.line, message=message)
+        )
+
+    def warn(self, incoming: Incoming, message: str) -> None:
+        self.result.warnings += 1
+        self.result.warning_details.append(
+            ImportIssue(file=incoming.file, line=incoming.line, message=message)
+        )
+
+    def check_value(self, incoming: Incoming, record: ParsedRecord) -> bool:
+        """Validate a field value against the tenant's definitions; False if rejected."""
+        rules = self.rules.get(record.name)
+        if rules is None:
+            mode = self.mode or ValidationMode.STRICT
+            if not self.rules:
+                message = (
+                    f"field '{record.name}' is unknown: tenant {self.tenant} has no field "
+                    "definitions; run `ccv schema apply` or pass --validation warn"
+                )
+            else:
+                message = f"field '{record.name}' is not defined by any agent of {self.tenant}"
+            return self._judge(incoming, mode, message)
+        record.value_type = record.value_type or rules.value_type
+        if record.value_type is not rules.value_type:
+            return self._judge(
+                incoming,
+                self.mode or rules.mode,
+                f"{record.name}: value_type {record.value_type.value} contradicts the "
+                f"schema's {rules.value_type.value}",
+            )
+        if incoming.csv_cell:
+            try:
+                record.columns["value"] = coerce_cell(record.columns["value"], rules.value_type)
+            except ValueError as exc:
+                return self._judge(incoming, self.mode or rules.mode, f"{record.name} {exc}")
+        error, definition_id = rules.check(record.columns["value"])
+        record.columns["field_definition_id"] = definition_id
+        if error is not None:
+            return self._judge(incoming, self.mode or rules.mode, f"{record.name} {error}")
+        return True
+
+    def _judge(self, incoming: Incoming, mode: ValidationMode, message: str) -> bool:
+        if mode is ValidationMode.STRICT:
+            self.reject(incoming, message)
+            return False
+        if mode is ValidationMode.WARN:
+            self.warn(incoming, message)
+        return True
+
+    def expiry(self, record: ParsedRecord, collected_at: datetime) -> datetime | None:
+        if record.expires_at is not None or record.kind is not ItemKind.FIELD:
+            return record.expires_at
+        rules = self.rules.get(record.name)
+        if rules is None or rules.retention_days is None:
+            return None
+        return collected_at + timedelta(days=rules.retention_days)
+
+
+def _identity(incoming: Incoming, tenant: str, given: str | None) -> tuple[str, str]:
+    raw = dict(incoming.raw)
+    raw["tenant"] = tenant
+    canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.sha256(canonical).hexdigest()
+    item_id = given or str(uuid.uuid5(RECORD_NAMESPACE, digest))
+    return item_id, digest
+
+
+def _row(candidate: Candidate, tenant: str, now: datetime) -> dict[str, Any]:
+    record = candidate.record
+    row = {
+        "tenant": tenant,
+        "id": candidate.id,
+        "customer": record.customer,
+        "name": record.name,
+        "source_item_id": record.source_item_id,
+        "source_item_type": record.source_item_type.value if record.source_item_type else None,
+        "collected_at": candidate.collected_at,
+        "updated_at": now,
+        "expires_at": candidate.expires_at,
+        "content_hash": candidate.content_hash,
+    } | record.columns
+    if record.kind is ItemKind.FIELD:
+        row["value_type"] = record.value_type.value if record.value_type else None
+        row.setdefault("field_definition_id", None)
+    return row
+
+
+def import_tenant(
+    conn: Connection,
+    tenant: str,
+    batch: Sequence[tuple[Incoming, ParsedRecord]],
+    mode: ValidationMode | None,
+    result: ImportResult,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Apply every rule to one tenant's records and store the survivors."""
+    run = _Run(tenant, compile_rules(load_definitions(conn, tenant)), mode, now, result)
+    accepted: dict[str, Candidate] = {}
+    for incoming, record in batch:
+        if record.kind is ItemKind.FIELD and not run.check_value(incoming, record):
+            continue
+        item_id, digest = _identity(incoming, tenant, record.id)
+        previous = accepted.get(item_id)
+        if previous is not None:
+            if previous.content_hash == digest:
+                result.unchanged += 1
+            else:
+                run.reject(incoming, f"id {item_id} appears twice with different content")
+            continue
+        collected_at = record.collected_at or now
+        accepted[item_id] = Candidate(
+            incoming, record, item_id, digest, collected_at, run.expiry(record, collected_at)
+        )
+
+    # Re-imports: the same id with the same content changes nothing; other content conflicts.
+    for item_id, (kind, digest, _status) in store.find_items(conn, tenant, accepted).items():
+        candidate = accepted.pop(item_id)
+        if digest == candidate.content_hash and kind is candidate.record.kind:
+            result.unchanged += 1
+        else:
+            run.reject(
+                candidate.incoming,
+                f"id {item_id} is already stored with different content (conflict)",
+            )
+
+    _resolve_lineage(conn, run, accepted)
+
+    new = [
+        NewItem(
+            kind=c.record.kind,
+            id=c.id,
+            customer=c.record.customer,
+            name=c.record.name,
+            collected_at=c.collected_at,
+            orphaned=c.orphaned,
+            row=_row(c, tenant, now),
+        )
+        for c in accepted.values()
+    ]
+    outcome = store_items(conn, tenant, new, now, actor)
+    result.inserted += outcome.inserted
+    result.superseded += outcome.superseded
+
+
+def _resolve_lineage(conn: Connection, run: _Run, accepted: dict[str, Candidate]) -> None:
+    """Infer source types, reject contradictions and cycles, mark dangling references."""
+    vault_refs: dict[str, str] = {}
+    for item_id, candidate in accepted.items():
+        record = candidate.record
+        source, given = record.source_item_id, record.source_item_type
+        if source is None or (given is not None and not given.is_vault_item):
+            continue
+        if not is_uuid(source):
+            if given is None:
+                record.source_item_type = SourceItemType.EXTERNAL
+            else:
+                candidate.orphaned = True  # a vault reference that cannot exist
+            continue
+        record.source_item_id = str(uuid.UUID(source))
+        vault_refs[item_id] = record.source_item_id
+
+    outside = {ref for ref in vault_refs.values() if ref not in accepted}
+    stored = {i: kind for i, (kind, _, _) in store.find_items(conn, run.tenant, outside).items()}
+    for item_id, ref in list(vault_refs.items()):
+        candidate = accepted[item_id]
+        target = accepted[ref].record.kind if ref in accepted else stored.get(ref)
+        if target is None:
+            continue
+        inferred = (
+            SourceItemType.PROFILE_FIELD
+            if target is ItemKind.FIELD
+            else SourceItemType.PROFILE_ASSET
+        )
+        given = candidate.record.source_item_type
+        if given is not None and given is not inferred:
+            run.reject(
+                candidate.incoming,
+                f"source_item_type {given.value} contradicts the referenced item {ref}, "
+                f"which is a {target.value}",
+            )
+            del accepted[item_id]
+            del vault_refs[item_id]
+            continue
+        candidate.record.source_item_type = inferred
+
+    edges: dict[str, str | None] = dict(vault_refs)
+    pointing_in = store.items_pointing_at(conn, run.tenant, accepted)
+    if pointing_in:
+        # Stored items that were waiting for one of these ids can close a cycle through the
+        # vault: add the stored part of the graph.
+        edges.update(dict(pointing_in))
+        for item, src in store.source_edges(conn, run.tenant, set(vault_refs.values())).items():
+            edges.setdefault(item, src)
+    for item_id in sorted(find_cycle_members(edges)):
+        if item_id in accepted:
+            run.reject(accepted.pop(item_id).incoming, "the record is on a lineage cycle")
+            vault_refs.pop(item_id, None)
+
+    for item_id, ref in vault_refs.items():
+        if ref not in accepted and ref not in stored:
+            candidate = accepted[item_id]
+            candidate.orphaned = True
+            run.warn(
+                candidate.incoming,
+                f"source {ref} is not in the vault: stored as orphaned",
+            )
+
+
+def import_files(
+    db: Database,
+    paths: Sequence[Path],
+    *,
+    tenant: str | None = None,
+    validation: ValidationMode | None = None,
+    dry_run: bool = False,
+    actor: str = "library",
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import every record of `paths` in one transaction (rolled back when `dry_run`)."""
+    incoming: list[Incoming] = []
+    for path in paths:
+        incoming.extend(read_file(path))
+    return import_incoming(
+        db,
+        incoming,
+        tenant=tenant,
+        validation=validation,
+        dry_run=dry_run,
+        actor=actor,
+        progress=progress,
+    )
+
+
+def import_incoming(
+    db: Database,
+    incoming: Sequence[Incoming],
+    *,
+    tenant: str | None = None,
+    validation: ValidationMode | None = None,
+    dry_run: bool = False,
+    actor: str = "library",
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> ImportResult:
+    result = ImportResult(records=len(incoming), dry_run=dry_run)
+    now = now or utcnow()
+    by_tenant: dict[str, list[tuple[Incoming, ParsedRecord]]] = {}
+    for item in incoming:
+        if item.error is not None:
+            result.rejected += 1
+            result.errors.append(ImportIssue(file=item.file, line=item.line, message=item.error))
+            continue
+        try:
+            record = parse_record(item.raw, tenant)
+        except RecordError as exc:
+            result.rejected += 1
+            result.errors.append(ImportIssue(file=item.file, line=item.line, message=str(exc)))
+            continue
+        by_tenant.setdefault(record.tenant, []).append((item, record))
+    transaction = db.rollback_only() if dry_run else db.write()
+    done = 0
+    with transaction as conn:
+        for name in sorted(by_tenant):
+            import_tenant(conn, name, by_tenant[name], validation, result, now, actor)
+            done += len(by_tenant[name])
+            if progress is not None:
+                progress(done, len(incoming))
+    result.errors.sort(key=lambda issue: (issue.file, issue.line))
+    result.warning_details.sort(key=lambda issue: (issue.file, issue.line))
+    return result

@@ -1,0 +1,104 @@
+"""Sweeps shared by the CLI and the scheduled flows: expiry and orphan detection.
+
+Dry runs only read. Applied sweeps work per tenant in batches, each its own short
+transaction, so one run never holds long locks; every transition is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ccv.domain.enums import ItemKind, Status
+from ccv.domain.models import SweepItem, SweepResult, TenantSweep
+from ccv.domain.timeutil import utcnow
+from ccv.errors import UsageError
+from ccv.store import sweeps
+from ccv.store.database import Database
+
+
+def _item(kind: ItemKind, row: Any) -> SweepItem:
+    return SweepItem(
+        id=row.id,
+        kind=kind,
+        customer=row.customer,
+        name=row.name,
+        status=Status(row.status),
+        expires_at=row.expires_at,
+        source_item_id=getattr(row, "source_item_id", None),
+    )
+
+
+def resolve_tenants(db: Database, tenants: Sequence[str] | None, all_tenants: bool) -> list[str]:
+    if bool(tenants) == all_tenants:
+        raise UsageError("give --tenant T or --all-tenants (exactly one)")
+    if tenants:
+        return sorted(set(tenants))
+    with db.read() as conn:
+        return sweeps.tenants(conn)
+
+
+def expire(
+    db: Database,
+    tenants: Sequence[str] | None = None,
+    *,
+    all_tenants: bool = False,
+    now: datetime | None = None,
+    apply: bool = False,
+    batch_size: int = 5000,
+    actor: str = "library",
+) -> SweepResult:
+    """Mark active and orphaned items past `expires_at` as expired (a dry run unless `apply`)."""
+    now = now or utcnow()
+    result = SweepResult(applied=apply, now=now, tenants={}, total=0)
+    for tenant in resolve_tenants(db, tenants, all_tenants):
+        found: list[SweepItem] = []
+        for kind in ItemKind:
+            if not apply:
+                with db.read() as conn:
+                    found.extend(
+                        _item(kind, row) for row in sweeps.expiring(conn, kind, tenant, now)
+                    )
+                continue
+            while True:
+                with db.write() as conn:
+                    rows = sweeps.expire_batch(conn, kind, tenant, now, batch_size, actor)
+                found.extend(_item(kind, row) for row in rows)
+                if len(rows) < batch_size:
+                    break
+        result.tenants[tenant] = TenantSweep(count=len(found), items=found)
+        result.total += len(found)
+    return result
+
+
+def orphans(
+    db: Database,
+    tenants: Sequence[str] | None = None,
+    *,
+    all_tenants: bool = False,
+    apply: bool = False,
+    batch_size: int = 5000,
+    actor: str = "library",
+) -> SweepResult:
+    """Mark active items whose vault source no longer exists as orphaned (dry run by default)."""
+    now = utcnow()
+    result = SweepResult(applied=apply, now=now, tenants={}, total=0)
+    for tenant in resolve_tenants(db, tenants, all_tenants):
+        found: list[SweepItem] = []
+        for kind in ItemKind:
+            if not apply:
+                with db.read() as conn:
+                    rows = sweeps.orphan_candidates(conn, kind, tenant)
+                found.extend(_item(kind, row) for row in rows)
+                continue
+            while True:
+                with db.write() as conn:
+                    rows = sweeps.orphan_candidates(conn, kind, tenant, limit=batch_size)
+                    sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor)
+                found.extend(_item(kind, row) for row in rows)
+                if len(rows) < batch_size:
+                    break
+        result.tenants[tenant] = TenantSweep(count=len(found), items=found)
+        result.total += len(found)
+    return result

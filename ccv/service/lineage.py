@@ -1,0 +1,75 @@
+"""Trace capability: an item's chain up to its root and every item derived from it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ccv.domain.enums import SourceItemType, Status
+from ccv.domain.identifiers import is_uuid
+from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
+from ccv.domain.models import Trace, TraceItem, TraceNode
+from ccv.errors import NotFoundError
+from ccv.store import lineage as store
+from ccv.store.database import Database
+
+_EXTERNAL = {t.value for t in SourceItemType if not t.is_vault_item}
+
+
+def _item(row: Any) -> TraceItem:
+    return TraceItem(
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        status=Status(row.status),
+        customer=row.customer,
+        source_item_id=row.source_item_id,
+        source_item_type=row.source_item_type,
+    )
+
+
+def trace(db: Database, tenant: str, item_id: str) -> Trace:
+    """Lineage up to the root and down to every dependent, for an item of any status."""
+    canonical = item_id.strip().lower() if is_uuid(item_id.strip()) else None
+    with db.read() as conn:
+        rows = store.chain(conn, tenant, canonical) if canonical else []
+        if not rows or rows[0].kind is None:
+            raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
+        dependent_rows = store.dependents(conn, tenant, rows[0].id)
+    chain: list[TraceItem] = []
+    for row in rows[1:]:
+        if row.kind is not None:
+            chain.append(_item(row))
+        else:
+            chain.append(TraceItem(id=row.id, kind="missing", name=None, status=None))
+    last = rows[-1]
+    truncated = len(rows) > MAX_LINEAGE_DEPTH
+    if (
+        last.kind is not None
+        and last.source_item_id is not None
+        and last.source_item_type in _EXTERNAL
+        and not truncated
+    ):
+        chain.append(
+            TraceItem(
+                id=last.source_item_id,
+                kind="external",
+                name=last.source_item_type,
+                status=None,
+            )
+        )
+    children: dict[str, list[Any]] = defaultdict(list)
+    for row in dependent_rows:
+        children[row.parent].append(row)
+    seen: set[str] = {rows[0].id}
+
+    def grow(parent: str) -> list[TraceNode]:
+        nodes = []
+        for row in children.get(parent, []):
+            if row.id in seen:  # cycles are refused on write; stay finite regardless
+                continue
+            seen.add(row.id)
+            nodes.append(TraceNode(item=_item(row), dependents=grow(row.id)))
+        return nodes
+
+    return Trace(item=_item(rows[0]), chain=chain, dependents=grow(rows[0].id), truncated=truncated)

@@ -1,0 +1,147 @@
+"""The one write path for new item versions: supersession, statuses and audit in one go.
+
+Import and the library's `save_field` both end here, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ccv.domain.enums import ItemKind, Status
+from ccv.domain.lifecycle import Version, plan_supersession
+from ccv.store import items as store
+
+
+@dataclass
+class NewItem:
+    kind: ItemKind
+    id: str
+    customer: str
+    name: str
+    collected_at: datetime
+    orphaned: bool
+    row: dict[str, Any]
+
+
+@dataclass
+class StoreOutcome:
+    inserted: int = 0
+    superseded: int = 0
+    statuses: dict[str, Status] = field(default_factory=dict)
+
+
+def audit_row(
+    tenant: str,
+    customer: str | None,
+    item_id: str | None,
+    kind: ItemKind | str | None,
+    name: str | None,
+    event: str,
+    actor: str,
+    at: datetime,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "tenant": tenant,
+        "customer": customer,
+        "item_id": item_id,
+        "item_kind": str(kind) if kind is not None else None,
+        "item_name": name,
+        "event": event,
+        "from_status": from_status,
+        "to_status": to_status,
+        "actor": actor,
+        "at": at,
+        "details": details or {},
+    }
+
+
+def store_items(
+    conn: Connection, tenant: str, new: Sequence[NewItem], now: datetime, actor: str
+) -> StoreOutcome:
+    """Insert new versions, superseding older ones per (customer, name) by `collected_at`."""
+    outcome = StoreOutcome()
+    if not new:
+        return outcome
+    store.upsert_and_lock_profiles(conn, tenant, {item.customer for item in new}, now)
+    for kind in (ItemKind.FIELD, ItemKind.ASSET):
+        batch = [item for item in new if item.kind is kind]
+        if not batch:
+            continue
+        groups: dict[tuple[str, str], list[NewItem]] = defaultdict(list)
+        for item in batch:
+            groups[(item.customer, item.name)].append(item)
+        heads = store.version_heads(conn, kind, tenant, groups.keys())
+        displaced: dict[str, str] = {}
+        displaced_from: dict[str, tuple[Status, str, str]] = {}
+        rows: list[dict[str, Any]] = []
+        for key, group in groups.items():
+            existing = heads.get(key, [])
+            plan = plan_supersession(
+                existing,
+                [
+                    Version(
+                        item.id,
+                        item.collected_at,
+                        Status.ORPHANED if item.orphaned else Status.ACTIVE,
+                    )
+                    for item in group
+                ],
+            )
+            by_id = {v.id: v for v in existing}
+            for old_id, new_id in plan.displaced.items():
+                displaced[old_id] = new_id
+                displaced_from[old_id] = (by_id[old_id].status, key[0], key[1])
+            for item in group:
+                status, superseded_by = plan.incoming[item.id]
+                outcome.statuses[item.id] = status
+                if status is Status.SUPERSEDED:
+                    outcome.superseded += 1
+                rows.append(
+                    item.row
+                    | {
+                        "status": status.value,
+                        "superseded_by_id": superseded_by,
+                        "superseded_at": now if superseded_by else None,
+                    }
+                )
+        # Displace first: the partial unique index allows one active version at a time.
+        store.set_status(
+            conn,
+            kind,
+            tenant,
+            dict.fromkeys(displaced, Status.SUPERSEDED),
+            now,
+            superseded_by=displaced,
+        )
+        store.insert_audit(
+            conn,
+            [
+                audit_row(
+                    tenant,
+                    customer,
+                    old_id,
+                    kind,
+                    name,
+                    "status_change",
+                    actor,
+                    now,
+                    from_status=old_status.value,
+                    to_status=Status.SUPERSEDED.value,
+                    details={"superseded_by_id": displaced[old_id]},
+                )
+                for old_id, (old_status, customer, name) in displaced_from.items()
+            ],
+        )
+        outcome.superseded += len(displaced)
+        store.insert_items(conn, kind, rows)
+        outcome.inserted += len(rows)
+    return outcome

@@ -1,0 +1,78 @@
+"""The unit of work: one engine per URL, read and write transactions owned by services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from ccv.store.engine import backend_error, ensure_schema, make_engine
+
+
+class Database:
+    """Builds the engine on first use and checks the schema once per process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._checked = False
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def check_schema(self) -> None:
+        if not self._checked:
+            ensure_schema(self.engine)
+            self._checked = True
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        self.check_schema()
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(ccv_write=True)
+                with conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            raise backend_error(exc, self.url) from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that commits when the block ends and rolls back on any error."""
+        with self._transaction(True) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._transaction(False) as conn:
+            yield conn
+
+    @contextmanager
+    def rollback_only(self) -> Iterator[Connection]:
+        """A write transaction that is always rolled back (dry runs see exact effects)."""
+        self.check_schema()
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(ccv_write=True)
+                trans = conn.begin()
+                try:
+                    yield conn
+                finally:
+                    trans.rollback()
+        except DBAPIError as exc:
+            raise backend_error(exc, self.url) from exc
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

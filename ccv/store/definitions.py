@@ -1,0 +1,101 @@
+"""Field definitions in SQL: load a tenant's definitions, replace one agent's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select
+
+from ccv.domain.models import FieldDefinition
+from ccv.store.tables import field_definitions as defs
+
+_COLUMNS = (
+    "display_name",
+    "description",
+    "value_type",
+    "validation_regex",
+    "allowed_values",
+    "validation_mode",
+    "required_verification",
+    "verification_methods",
+    "collection_prompt",
+    "extraction_examples",
+    "extraction_hint",
+    "is_pii",
+    "retention_days",
+    "freshness_seconds",
+    "enabled",
+)
+
+
+def _to_model(row: Any) -> FieldDefinition:
+    return FieldDefinition.model_validate(
+        {key: getattr(row, key) for key in ("id", "tenant", "agent", "name", "source_file")}
+        | {key: getattr(row, key) for key in _COLUMNS}
+    )
+
+
+def load_definitions(
+    conn: Connection, tenant: str, agent: str | None = None
+) -> list[FieldDefinition]:
+    query = select(defs).where(defs.c.tenant == tenant)
+    if agent is not None:
+        query = query.where(defs.c.agent == agent)
+    return [_to_model(row) for row in conn.execute(query.order_by(defs.c.agent, defs.c.name))]
+
+
+def tenant_agents(conn: Connection, tenant: str) -> list[str]:
+    query = select(defs.c.agent).where(defs.c.tenant == tenant).distinct().order_by(defs.c.agent)
+    return list(conn.scalars(query))
+
+
+def _payload(definition: FieldDefinition) -> dict[str, Any]:
+    dumped = definition.model_dump(mode="json")
+    return {key: dumped[key] for key in _COLUMNS} | {"source_file": definition.source_file}
+
+
+def replace_agent(
+    conn: Connection, tenant: str, agent: str, definitions: Sequence[FieldDefinition], now: datetime
+) -> tuple[int, int, int, int]:
+    """Make the stored definitions of one agent equal the given ones.
+
+    Returns (created, updated, unchanged, removed). Ids are kept across updates.
+    """
+    stored = {d.name: d for d in load_definitions(conn, tenant, agent)}
+    created = updated = unchanged = 0
+    for definition in definitions:
+        payload = _payload(definition)
+        old = stored.pop(definition.name, None)
+        if old is None:
+            conn.execute(
+                defs.insert().values(
+                    tenant=tenant,
+                    agent=agent,
+                    name=definition.name,
+                    id=str(uuid.uuid4()),
+                    updated_at=now,
+                    **payload,
+                )
+            )
+            created += 1
+        elif {k: v for k, v in _payload(old).items() if k != "source_file"} == {
+            k: v for k, v in payload.items() if k != "source_file"
+        }:
+            unchanged += 1
+        else:
+            conn.execute(
+                defs.update()
+                .where(defs.c.tenant == tenant, defs.c.agent == agent, defs.c.name == old.name)
+                .values(updated_at=now, **payload)
+            )
+            updated += 1
+    if stored:
+        conn.execute(
+            delete(defs).where(
+                defs.c.tenant == tenant, defs.c.agent == agent, defs.c.name.in_(list(stored))
+            )
+        )
+    return created, updated, unchanged, len(stored)

@@ -1,0 +1,202 @@
+"""Set-based sweeps: expiry and orphan detection, one statement per batch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, or_, select, text, update
+
+from ccv.domain.enums import ItemKind, Status
+from ccv.store.items import TABLES
+from ccv.store.tables import assets, audit_events, fields, profiles
+
+_SWEEPABLE = (Status.ACTIVE.value, Status.ORPHANED.value)
+
+
+def tenants(conn: Connection) -> list[str]:
+    """Every tenant with a profile: only the scheduled sweeps look across tenants."""
+    return list(conn.scalars(select(profiles.c.tenant).distinct().order_by(profiles.c.tenant)))
+
+
+def _expiring(kind: ItemKind, tenant: str, now: datetime) -> Any:
+    table = TABLES[kind]
+    return and_(
+        table.c.tenant == tenant,
+        table.c.status.in_(_SWEEPABLE),
+        table.c.expires_at.is_not(None),
+        table.c.expires_at <= now,
+    )
+
+
+def expiring(conn: Connection, kind: ItemKind, tenant: str, now: datetime) -> list[Any]:
+    table = TABLES[kind]
+    query = (
+        select(table.c.id, table.c.customer, table.c.name, table.c.status, table.c.expires_at)
+        .where(_expiring(kind, tenant, now))
+        .order_by(table.c.expires_at, table.c.id)
+    )
+    return list(conn.execute(query))
+
+
+def count_expiring(conn: Connection, kind: ItemKind, tenant: str, now: datetime) -> int:
+    from sqlalchemy import func
+
+    table = TABLES[kind]
+    query = select(func.count()).select_from(table).where(_expiring(kind, tenant, now))
+    return int(conn.execute(query).scalar_one())
+
+
+_PG_EXPIRE = """
+WITH batch AS (
+    SELECT tenant, id, status FROM {table}
+    WHERE tenant = :tenant AND status IN ('active', 'orphaned')
+      AND expires_at IS NOT NULL AND expires_at <= :now
+    ORDER BY expires_at, id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), changed AS (
+    UPDATE {table} AS t SET status = 'expired', updated_at = :now
+    FROM batch b WHERE t.tenant = b.tenant AND t.id = b.id
+    RETURNING t.id, t.customer, t.name, t.expires_at, b.status AS old_status
+), logged AS (
+    INSERT INTO audit_events
+        (tenant, customer, item_id, item_kind, item_name, event, from_status, to_status,
+         actor, at, details)
+    SELECT :tenant, customer, id, :kind, name, 'status_change', old_status, 'expired',
+           :actor, :now, CAST(:details AS JSONB)
+    FROM changed
+)
+SELECT id, customer, name, old_status AS status, expires_at FROM changed
+"""
+
+
+def expire_batch(
+    conn: Connection, kind: ItemKind, tenant: str, now: datetime, limit: int, actor: str
+) -> list[Any]:
+    """Expire up to `limit` items in one go (audit events included); returns what changed.
+
+    On PostgreSQL rows locked by a concurrent sweep are skipped, so two runs never transition
+    the same item twice.
+    """
+    table = TABLES[kind]
+    if conn.dialect.name == "postgresql":
+        statement = text(_PG_EXPIRE.format(table=table.name))
+        params = {
+            "tenant": tenant,
+            "now": now,
+            "limit": limit,
+            "kind": kind.value,
+            "actor": actor,
+            "details": '{"reason": "expires_at"}',
+        }
+        return list(conn.execute(statement, params))
+    rows = list(
+        conn.execute(
+            select(table.c.id, table.c.customer, table.c.name, table.c.status, table.c.expires_at)
+            .where(_expiring(kind, tenant, now))
+            .order_by(table.c.expires_at, table.c.id)
+            .limit(limit)
+        )
+    )
+    if rows:
+        _log(conn, kind, tenant, rows, Status.EXPIRED, now, actor, {"reason": "expires_at"})
+        conn.execute(
+            update(table)
+            .where(table.c.tenant == tenant, table.c.id.in_([row.id for row in rows]))
+            .values(status=Status.EXPIRED.value, updated_at=now)
+        )
+    return rows
+
+
+def _log(
+    conn: Connection,
+    kind: ItemKind,
+    tenant: str,
+    rows: list[Any],
+    to_status: Status,
+    now: datetime,
+    actor: str,
+    details: dict[str, Any],
+) -> None:
+    conn.execute(
+        audit_events.insert(),
+        [
+            {
+                "tenant": tenant,
+                "customer": row.customer,
+                "item_id": row.id,
+                "item_kind": kind.value,
+                "item_name": row.name,
+                "event": "status_change",
+                "from_status": row.status,
+                "to_status": to_status.value,
+                "actor": actor,
+                "at": now,
+                "details": details,
+            }
+            for row in rows
+        ],
+    )
+
+
+def _dangling(kind: ItemKind, tenant: str) -> Any:
+    table = TABLES[kind]
+    return and_(
+        table.c.tenant == tenant,
+        table.c.status == Status.ACTIVE.value,
+        table.c.source_item_id.is_not(None),
+        or_(
+            table.c.source_item_type.is_(None),
+            table.c.source_item_type.in_(("profile_field", "profile_asset")),
+        ),
+        ~exists().where(fields.c.tenant == tenant, fields.c.id == table.c.source_item_id),
+        ~exists().where(assets.c.tenant == tenant, assets.c.id == table.c.source_item_id),
+    )
+
+
+def orphan_candidates(
+    conn: Connection, kind: ItemKind, tenant: str, limit: int | None = None
+) -> list[Any]:
+    table = TABLES[kind]
+    query = (
+        select(
+            table.c.id,
+            table.c.customer,
+            table.c.name,
+            table.c.status,
+            table.c.source_item_id,
+            table.c.expires_at,
+        )
+        .where(_dangling(kind, tenant))
+        .order_by(table.c.collected_at, table.c.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query))
+
+
+def mark_orphaned(
+    conn: Connection,
+    kind: ItemKind,
+    tenant: str,
+    rows: list[Any],
+    now: datetime,
+    actor: str,
+    reason: str = "source missing",
+) -> None:
+    if not rows:
+        return
+    table = TABLES[kind]
+    _log(conn, kind, tenant, rows, Status.ORPHANED, now, actor, {"reason": reason})
+    conn.execute(
+        update(table)
+        .where(
+            table.c.tenant == tenant,
+            table.c.id.in_([row.id for row in rows]),
+            table.c.status == Status.ACTIVE.value,
+        )
+        .values(status=Status.ORPHANED.value, updated_at=now)
+    )

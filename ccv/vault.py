@@ -1,0 +1,242 @@
+"""The public, synchronous API: the CLI, the flows and agent runtimes all call this."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ccv.config import Settings, load_settings
+from ccv.domain.enums import ItemKind, Source, SourceItemType, ValidationMode
+from ccv.domain.identifiers import check_key, check_slug
+from ccv.domain.models import (
+    DeleteResult,
+    EraseResult,
+    FieldDefinition,
+    FieldVersion,
+    ImportResult,
+    Profile,
+    SchemaApplyResult,
+    SweepResult,
+    Trace,
+    ValidationReport,
+)
+from ccv.domain.timeutil import ensure_utc, format_time, utcnow
+from ccv.errors import FindingsError, UsageError
+from ccv.service import deletion, importing, jobs, lineage, profiles, schema, validation
+from ccv.service.importing import Incoming, Progress
+from ccv.store.database import Database
+
+
+def _key(value: str, what: str) -> str:
+    try:
+        return check_key(value, what)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+class Vault:
+    """A customer context vault over one database. Cheap to create; connects on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    # Reads
+    def get_profile(
+        self,
+        tenant: str,
+        customer: str,
+        *,
+        as_of: datetime | None = None,
+        history: bool = False,
+        reveal_pii: bool = False,
+        actor: str = "library",
+    ) -> Profile:
+        return profiles.get_profile(
+            self.db,
+            _key(tenant, "tenant"),
+            _key(customer, "customer"),
+            as_of=ensure_utc(as_of) if as_of else None,
+            history=history,
+            reveal_pii=reveal_pii,
+            actor=actor,
+        )
+
+    def history(self, tenant: str, customer: str, name: str | None = None) -> list[FieldVersion]:
+        """Every version of the customer's fields (or of one field), newest first, PII masked."""
+        profile = self.get_profile(tenant, customer, history=True)
+        versions = profile.history or {}
+        if name is not None:
+            return list(versions.get(name, []))
+        return [v for key in sorted(versions) for v in versions[key]]
+
+    def trace(self, tenant: str, item_id: str) -> Trace:
+        return lineage.trace(self.db, _key(tenant, "tenant"), item_id)
+
+    def validate_profile(self, tenant: str, customer: str, agent: str) -> ValidationReport:
+        try:
+            check_slug(agent, "agent")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return validation.validate_profile(
+            self.db, _key(tenant, "tenant"), _key(customer, "customer"), agent
+        )
+
+    def schema(self, tenant: str, agent: str | None = None) -> list[FieldDefinition]:
+        return schema.show_schema(self.db, _key(tenant, "tenant"), agent)
+
+    # Writes
+    def save_field(
+        self,
+        tenant: str,
+        customer: str,
+        name: str,
+        value: Any,
+        *,
+        source: Source | str = Source.USER_PROVIDED,
+        source_item_id: str | None = None,
+        source_item_type: SourceItemType | str | None = None,
+        source_metadata: dict[str, Any] | None = None,
+        confidence: float = 1.0,
+        requires_confirmation: bool = False,
+        verified: bool = False,
+        verification_method: str | None = None,
+        collected_at: datetime | None = None,
+        expires_at: datetime | None = None,
+        item_id: str | None = None,
+        validation_mode: ValidationMode | None = None,
+        actor: str = "library",
+    ) -> FieldVersion:
+        """Store one new version of a field, with validation, lineage and supersession applied."""
+        item_id = item_id or str(uuid.uuid4())
+        raw: dict[str, Any] = {
+            "kind": "field",
+            "tenant": tenant,
+            "customer": customer,
+            "id": item_id,
+            "name": name,
+            "value": value,
+            "source": str(source),
+            "confidence": confidence,
+            "requires_confirmation": requires_confirmation,
+            "verified": verified,
+            "collected_at": format_time(collected_at or utcnow()),
+        }
+        optional = {
+            "source_item_id": source_item_id,
+            "source_item_type": str(source_item_type) if source_item_type else None,
+            "source_metadata": source_metadata,
+            "verification_method": verification_method,
+            "expires_at": format_time(expires_at),
+        }
+        raw.update({k: v for k, v in optional.items() if v is not None})
+        result = importing.import_incoming(
+            self.db,
+            [Incoming("save_field", 1, raw)],
+            tenant=_key(tenant, "tenant"),
+            validation=validation_mode,
+            actor=actor,
+        )
+        if result.errors:
+            raise FindingsError(result.errors[0].message)
+        for version in self.history(tenant, customer, name):
+            if version.id == str(uuid.UUID(item_id)):
+                return version
+        raise FindingsError(f"field {item_id} was not stored")  # pragma: no cover
+
+    def import_files(
+        self,
+        paths: Sequence[Path],
+        *,
+        tenant: str | None = None,
+        validation_mode: ValidationMode | None = None,
+        dry_run: bool = False,
+        actor: str = "library",
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        return importing.import_files(
+            self.db,
+            paths,
+            tenant=_key(tenant, "tenant") if tenant is not None else None,
+            validation=validation_mode,
+            dry_run=dry_run,
+            actor=actor,
+            progress=progress,
+        )
+
+    def apply_schema(self, paths: Sequence[Path]) -> SchemaApplyResult:
+        return schema.apply_schema(self.db, paths)
+
+    def expire(
+        self,
+        tenants: Sequence[str] | None = None,
+        *,
+        all_tenants: bool = False,
+        now: datetime | None = None,
+        apply: bool = False,
+        actor: str = "library",
+    ) -> SweepResult:
+        return jobs.expire(
+            self.db,
+            [_key(t, "tenant") for t in tenants or []],
+            all_tenants=all_tenants,
+            now=ensure_utc(now) if now else None,
+            apply=apply,
+            batch_size=self.settings.batch_size,
+            actor=actor,
+        )
+
+    def orphans(
+        self,
+        tenants: Sequence[str] | None = None,
+        *,
+        all_tenants: bool = False,
+        apply: bool = False,
+        actor: str = "library",
+    ) -> SweepResult:
+        return jobs.orphans(
+            self.db,
+            [_key(t, "tenant") for t in tenants or []],
+            all_tenants=all_tenants,
+            apply=apply,
+            batch_size=self.settings.batch_size,
+            actor=actor,
+        )
+
+    def delete(
+        self, tenant: str, item_id: str, *, force: bool = False, actor: str = "library"
+    ) -> DeleteResult:
+        return deletion.delete_item(
+            self.db, _key(tenant, "tenant"), item_id, force=force, actor=actor
+        )
+
+    def erase(self, tenant: str, customer: str, *, actor: str = "library") -> EraseResult:
+        return deletion.erase_customer(
+            self.db, _key(tenant, "tenant"), _key(customer, "customer"), actor=actor
+        )
+
+
+def open_vault(settings: Settings | None = None, **overrides: Any) -> Vault:
+    """Open a vault from Settings (environment, ccv.toml) with optional overrides."""
+    return Vault(settings or load_settings(**overrides))
+
+
+__all__ = ["ItemKind", "Vault", "open_vault"]

@@ -1,0 +1,109 @@
+"""Shared fixtures: a real SQLite file and a real PostgreSQL database of the run's own.
+
+Under CI=true a missing PostgreSQL fails the run; on a developer machine those tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from ccv.config import Settings  # noqa: E402
+from ccv.store.migrate import downgrade, upgrade  # noqa: E402
+from ccv.vault import Vault  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get(
+    "CCV_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+TABLES = (
+    "audit_events",
+    "scenario_requirements",
+    "scenarios",
+    "field_definitions",
+    "assets",
+    "fields",
+    "profiles",
+)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+    pytest.skip(f"PostgreSQL not available: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_url(worker_id: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (and xdist worker), dropped at the end."""
+    name = f"ccv_test_{os.getpid()}_{worker_id}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server"
+        admin.dispose()
+        _unavailable(str(exc).splitlines()[0])
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+@pytest.fixture(scope="session")
+def pg_migrated(pg_url: str) -> str:
+    engine = create_engine(pg_url)
+    upgrade(engine, "head")
+    engine.dispose()
+    return pg_url
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE " + ", ".join(TABLES)))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of each dialect."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ccv.db'}"
+    url: str = request.getfixturevalue("pg_migrated")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def vault(database_url: str) -> Iterator[Vault]:
+    with Vault(Settings(database_url=database_url)) as opened:
+        yield opened
+
+
+@pytest.fixture
+def demo_vault(vault: Vault) -> Vault:
+    """The vault with the demo schema and profiles of fixtures/demo imported."""
+    vault.apply_schema(sorted((FIXTURES / "demo" / "schema").glob("*.yaml")))
+    result = vault.import_files([FIXTURES / "demo" / "profiles.jsonl"])
+    assert result.rejected == 0, result.errors
+    return vault
+
+
+__all__ = ["FIXTURES", "downgrade", "upgrade"]
