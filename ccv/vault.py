@@ -25,9 +25,10 @@ from ccv.domain.models import (
     ValidationReport,
 )
 from ccv.domain.timeutil import ensure_utc, format_time, utcnow
-from ccv.errors import FindingsError, UsageError
+from ccv.errors import UsageError
 from ccv.service import deletion, importing, jobs, lineage, profiles, schema, validation
-from ccv.service.importing import Incoming, Progress
+from ccv.service.convert import field_from_row
+from ccv.service.importing import Progress
 from ccv.store.database import Database
 
 
@@ -126,6 +127,7 @@ class Vault:
         actor: str = "library",
     ) -> FieldVersion:
         """Store one new version of a field, with validation, lineage and supersession applied."""
+        fresh_id = item_id is None
         item_id = item_id or str(uuid.uuid4())
         raw: dict[str, Any] = {
             "kind": "field",
@@ -148,19 +150,15 @@ class Vault:
             "expires_at": format_time(expires_at),
         }
         raw.update({k: v for k, v in optional.items() if v is not None})
-        result = importing.import_incoming(
+        row = importing.save_record(
             self.db,
-            [Incoming("save_field", 1, raw)],
-            tenant=_key(tenant, "tenant"),
+            _key(tenant, "tenant"),
+            raw,
             validation=validation_mode,
             actor=actor,
+            fresh_id=fresh_id,
         )
-        if result.errors:
-            raise FindingsError(result.errors[0].message)
-        for version in self.history(tenant, customer, name):
-            if version.id == str(uuid.UUID(item_id)):
-                return version
-        raise FindingsError(f"field {item_id} was not stored")  # pragma: no cover
+        return field_from_row(row)
 
     def import_files(
         self,

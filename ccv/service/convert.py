@@ -26,3 +26,10 @@ def asset_model(row: Any, analysis: dict[str, list[str]]) -> AssetVersion:
     data.pop("content_hash", None)
     data["analysis_field_ids"] = analysis.get(data["id"], [])
     return AssetVersion.model_validate(data)
+
+
+def field_from_row(row: dict[str, Any]) -> FieldVersion:
+    """The model of a row just written (PII flags need the schema: use get_profile for output)."""
+    data = {k: v for k, v in row.items() if k != "content_hash"}
+    data["source_metadata"] = data.get("source_metadata") or {}
+    return FieldVersion.model_validate(data)

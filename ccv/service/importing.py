@@ -29,7 +29,7 @@ from ccv.domain.models import ImportIssue, ImportResult
 from ccv.domain.records import ParsedRecord, RecordError, parse_record
 from ccv.domain.timeutil import utcnow
 from ccv.domain.validators import coerce_cell
-from ccv.errors import UsageError
+from ccv.errors import FindingsError, UsageError
 from ccv.service.writes import NewItem, store_items
 from ccv.store import items as store
 from ccv.store.database import Database
@@ -300,8 +300,12 @@ def import_tenant(
     result: ImportResult,
     now: datetime,
     actor: str,
-) -> None:
-    """Apply every rule to one tenant's records and store the survivors."""
+    fresh_ids: bool = False,
+) -> list[dict[str, Any]]:
+    """Apply every rule to one tenant's records and store the survivors (returns their rows).
+
+    `fresh_ids` says the ids were just generated, so no stored item can carry them.
+    """
     run = _Run(tenant, compile_rules(load_definitions(conn, tenant)), mode, now, result)
     accepted: dict[str, Candidate] = {}
     for incoming, record in batch:
@@ -321,7 +325,8 @@ def import_tenant(
         )
 
     # Re-imports: the same id with the same content changes nothing; other content conflicts.
-    for item_id, (kind, digest, _status) in store.find_items(conn, tenant, accepted).items():
+    existing = {} if fresh_ids else store.find_items(conn, tenant, accepted)
+    for item_id, (kind, digest, _status) in existing.items():
         candidate = accepted.pop(item_id)
         if digest == candidate.content_hash and kind is candidate.record.kind:
             result.unchanged += 1
@@ -348,6 +353,7 @@ def import_tenant(
     outcome = store_items(conn, tenant, new, now, actor)
     result.inserted += outcome.inserted
     result.superseded += outcome.superseded
+    return outcome.rows
 
 
 def _resolve_lineage(conn: Connection, run: _Run, accepted: dict[str, Candidate]) -> None:
@@ -367,6 +373,8 @@ def _resolve_lineage(conn: Connection, run: _Run, accepted: dict[str, Candidate]
         record.source_item_id = str(uuid.UUID(source))
         vault_refs[item_id] = record.source_item_id
 
+    if not vault_refs:
+        return  # no vault reference: nothing to infer, nothing dangling, no cycle possible
     outside = {ref for ref in vault_refs.values() if ref not in accepted}
     stored = {i: kind for i, (kind, _, _) in store.find_items(conn, run.tenant, outside).items()}
     for item_id, ref in list(vault_refs.items()):
@@ -392,7 +400,8 @@ def _resolve_lineage(conn: Connection, run: _Run, accepted: dict[str, Candidate]
         candidate.record.source_item_type = inferred
 
     edges: dict[str, str | None] = dict(vault_refs)
-    pointing_in = store.items_pointing_at(conn, run.tenant, accepted)
+    # Only a record with a vault source can lie on a cycle.
+    pointing_in = store.items_pointing_at(conn, run.tenant, vault_refs)
     if pointing_in:
         # Stored items that were waiting for one of these ids can close a cycle through the
         # vault: add the stored part of the graph.
@@ -476,3 +485,37 @@ def import_incoming(
     result.errors.sort(key=lambda issue: (issue.file, issue.line))
     result.warning_details.sort(key=lambda issue: (issue.file, issue.line))
     return result
+
+
+def save_record(
+    db: Database,
+    tenant: str,
+    raw: dict[str, Any],
+    *,
+    validation: ValidationMode | None,
+    actor: str,
+    fresh_id: bool,
+) -> dict[str, Any]:
+    """Store one record through the import rules; return its stored row or raise FindingsError."""
+    incoming = Incoming("save_field", 1, raw)
+    try:
+        record = parse_record(raw, tenant)
+    except RecordError as exc:
+        raise FindingsError(str(exc)) from None
+    result = ImportResult(records=1)
+    with db.write() as conn:
+        rows = import_tenant(
+            conn,
+            tenant,
+            [(incoming, record)],
+            validation,
+            result,
+            utcnow(),
+            actor,
+            fresh_ids=fresh_id,
+        )
+        if result.errors:
+            raise FindingsError(result.errors[0].message)
+    if not rows:
+        raise FindingsError(f"field {record.id} is already stored with the same content")
+    return rows[0]

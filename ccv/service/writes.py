@@ -34,6 +34,7 @@ class StoreOutcome:
     inserted: int = 0
     superseded: int = 0
     statuses: dict[str, Status] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def audit_row(
@@ -84,7 +85,18 @@ def store_items(
         displaced_from: dict[str, tuple[Status, str, str]] = {}
         rows: list[dict[str, Any]] = []
         for key, group in groups.items():
-            existing = heads.get(key, [])
+            existing = heads.get(key)
+            if not existing and len(group) == 1:
+                # The common case of a bulk load: a first version. It is what it arrives as.
+                item = group[0]
+                status = Status.ORPHANED if item.orphaned else Status.ACTIVE
+                outcome.statuses[item.id] = status
+                item.row["status"] = status.value
+                item.row["superseded_by_id"] = None
+                item.row["superseded_at"] = None
+                rows.append(item.row)
+                continue
+            existing = existing or []
             plan = plan_supersession(
                 existing,
                 [
@@ -105,14 +117,10 @@ def store_items(
                 outcome.statuses[item.id] = status
                 if status is Status.SUPERSEDED:
                     outcome.superseded += 1
-                rows.append(
-                    item.row
-                    | {
-                        "status": status.value,
-                        "superseded_by_id": superseded_by,
-                        "superseded_at": now if superseded_by else None,
-                    }
-                )
+                item.row["status"] = status.value
+                item.row["superseded_by_id"] = superseded_by
+                item.row["superseded_at"] = now if superseded_by else None
+                rows.append(item.row)
         # Displace first: the partial unique index allows one active version at a time.
         store.set_status(
             conn,
@@ -144,4 +152,5 @@ def store_items(
         outcome.superseded += len(displaced)
         store.insert_items(conn, kind, rows)
         outcome.inserted += len(rows)
+        outcome.rows.extend(rows)
     return outcome

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
+    JSON,
     Connection,
     Row,
+    String,
     Table,
+    any_,
     bindparam,
     exists,
     func,
     or_,
     select,
-    tuple_,
+    text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.lifecycle import Version
@@ -32,6 +37,18 @@ TABLES: dict[ItemKind, Table] = {ItemKind.FIELD: fields, ItemKind.ASSET: assets}
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def in_chunks(conn: Connection, column: Any, values: Iterable[str]) -> Iterator[Any]:
+    """`column IN values` as clauses over chunks: one array parameter each on PostgreSQL
+    (`= ANY(%s)`, large chunks), a bounded list of parameters on SQLite."""
+    ordered = sorted(set(values))
+    if conn.dialect.name == "postgresql":
+        for part in chunks(ordered, 20000):
+            yield column == any_(bindparam(None, list(part), type_=ARRAY(String())))
+    else:
+        for part in chunks(ordered, CHUNK):
+            yield column.in_(part)
 
 
 def current_items(
@@ -74,10 +91,10 @@ def derived_field_ids(
 ) -> dict[str, list[str]]:
     """Fields whose direct source is each asset (an asset's `analysis_field_ids`)."""
     found: dict[str, list[str]] = defaultdict(list)
-    for part in chunks(list(asset_ids)):
+    for clause in in_chunks(conn, fields.c.source_item_id, asset_ids):
         query = (
             select(fields.c.source_item_id, fields.c.id)
-            .where(fields.c.tenant == tenant, fields.c.source_item_id.in_(part))
+            .where(fields.c.tenant == tenant, clause)
             .order_by(fields.c.collected_at, fields.c.id)
         )
         for source_id, field_id in conn.execute(query):
@@ -89,12 +106,14 @@ def find_items(
     conn: Connection, tenant: str, ids: Iterable[str]
 ) -> dict[str, tuple[ItemKind, str, str]]:
     """id -> (kind, content hash, status) for the ids that exist in the tenant's vault."""
-    wanted = sorted(set(ids))
+    wanted = list(ids)
     found: dict[str, tuple[ItemKind, str, str]] = {}
+    if not wanted:
+        return found
     for kind, table in TABLES.items():
-        for part in chunks(wanted):
+        for clause in in_chunks(conn, table.c.id, wanted):
             query = select(table.c.id, table.c.content_hash, table.c.status).where(
-                table.c.tenant == tenant, table.c.id.in_(part)
+                table.c.tenant == tenant, clause
             )
             for item_id, content_hash, status in conn.execute(query):
                 found[item_id] = (kind, content_hash, status)
@@ -113,12 +132,14 @@ def get_item(conn: Connection, tenant: str, item_id: str) -> tuple[ItemKind, Row
 
 def items_pointing_at(conn: Connection, tenant: str, ids: Iterable[str]) -> list[tuple[str, str]]:
     """(id, source_item_id) of stored items whose source is one of `ids`."""
-    wanted = sorted(set(ids))
+    wanted = list(ids)
     pairs: list[tuple[str, str]] = []
+    if not wanted:
+        return pairs
     for table in TABLES.values():
-        for part in chunks(wanted):
+        for clause in in_chunks(conn, table.c.source_item_id, wanted):
             query = select(table.c.id, table.c.source_item_id).where(
-                table.c.tenant == tenant, table.c.source_item_id.in_(part)
+                table.c.tenant == tenant, clause
             )
             pairs.extend((row[0], row[1]) for row in conn.execute(query))
     return pairs
@@ -135,9 +156,9 @@ def source_edges(conn: Connection, tenant: str, ids: Iterable[str]) -> dict[str,
         wanted = sorted(frontier)
         frontier = set()
         for table in TABLES.values():
-            for part in chunks(wanted):
+            for clause in in_chunks(conn, table.c.id, wanted):
                 query = select(table.c.id, table.c.source_item_id).where(
-                    table.c.tenant == tenant, table.c.id.in_(part)
+                    table.c.tenant == tenant, clause
                 )
                 for item_id, source_id in conn.execute(query):
                     edges[item_id] = source_id
@@ -157,12 +178,18 @@ def upsert_and_lock_profiles(
     already exclusive.
     """
     ordered = sorted(set(customers))
-    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    if conn.dialect.name == "postgresql":
+        # One statement with an array parameter: no huge VALUES list to compile.
+        for part in chunks(ordered, 20000):
+            conn.execute(
+                _PG_UPSERT_PROFILES, {"tenant": tenant, "customers": list(part), "now": now}
+            )
+        return
     for part in chunks(ordered, 1000):
         rows = [
             {"tenant": tenant, "customer": c, "created_at": now, "updated_at": now} for c in part
         ]
-        statement = module.insert(profiles).values(rows)
+        statement = sqlite.insert(profiles).values(rows)
         statement = statement.on_conflict_do_update(
             index_elements=[profiles.c.tenant, profiles.c.customer],
             set_={"updated_at": statement.excluded.updated_at},
@@ -170,12 +197,22 @@ def upsert_and_lock_profiles(
         conn.execute(statement)
 
 
+_PG_UPSERT_PROFILES = text(
+    """
+    INSERT INTO profiles (tenant, customer, created_at, updated_at)
+    SELECT :tenant, customer, :now, :now FROM unnest(CAST(:customers AS VARCHAR[])) AS customer
+    ORDER BY customer
+    ON CONFLICT (tenant, customer) DO UPDATE SET updated_at = EXCLUDED.updated_at
+    """
+)
+
+
 def version_heads(
     conn: Connection, kind: ItemKind, tenant: str, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], list[Version]]:
     """Per (customer, name): every stored version not superseded, plus the newest of any status."""
     table = TABLES[kind]
-    wanted = sorted(set(keys))
+    wanted = set(keys)
     result: dict[tuple[str, str], list[Version]] = defaultdict(list)
     if not wanted:
         return result
@@ -187,23 +224,22 @@ def version_heads(
         )
         .label("rank")
     )
-    for part in chunks(wanted):
+    names = sorted({name for _, name in wanted})
+    # By customer, not by (customer, name) pair: far fewer, simpler index range scans.
+    for clause in in_chunks(conn, table.c.customer, (customer for customer, _ in wanted)):
         inner = (
             select(table.c.customer, table.c.name, table.c.id, table.c.collected_at, table.c.status)
             .add_columns(rank)
-            .where(
-                table.c.tenant == tenant,
-                tuple_(table.c.customer, table.c.name).in_(list(part)),
-            )
+            .where(table.c.tenant == tenant, clause, table.c.name.in_(names))
             .subquery()
         )
         query = select(inner).where(
             or_(inner.c.rank == 1, inner.c.status != Status.SUPERSEDED.value)
         )
         for row in conn.execute(query):
-            result[(row.customer, row.name)].append(
-                Version(row.id, row.collected_at, Status(row.status))
-            )
+            key = (row.customer, row.name)
+            if key in wanted:
+                result[key].append(Version(row.id, row.collected_at, Status(row.status)))
     return result
 
 
@@ -212,9 +248,9 @@ def status_of(
 ) -> dict[str, Row[Any]]:
     table = TABLES[kind]
     found: dict[str, Any] = {}
-    for part in chunks(list(ids)):
+    for clause in in_chunks(conn, table.c.id, ids):
         query = select(table.c.id, table.c.customer, table.c.name, table.c.status).where(
-            table.c.tenant == tenant, table.c.id.in_(part)
+            table.c.tenant == tenant, clause
         )
         for row in conn.execute(query):
             found[row.id] = row
@@ -259,9 +295,73 @@ def set_status(
     conn.execute(statement, rows)
 
 
+COPY_THRESHOLD = 500
+
+
 def insert_items(conn: Connection, kind: ItemKind, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(TABLES[kind].insert(), list(rows))
+    """Insert new versions; large batches on PostgreSQL go through COPY in the same transaction."""
+    if not rows:
+        return
+    table = TABLES[kind]
+    if conn.dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = [column.name for column in table.columns]
+    pairs: list[tuple[str, Callable[[Any], str]]] = [
+        (
+            column.name,
+            _copy_json
+            if column.type._type_affinity is JSON
+            else _COPY_ENCODERS.get(type(column.type).__name__, _copy_text),
+        )
+        for column in table.columns
+    ]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        buffer: list[str] = []
+        for row in rows:
+            buffer.append(
+                "\t".join(
+                    "\\N" if (value := row.get(name)) is None else encode(value)
+                    for name, encode in pairs
+                )
+            )
+            if len(buffer) >= 5000:
+                copy.write("\n".join(buffer) + "\n")
+                buffer.clear()
+        if buffer:
+            copy.write("\n".join(buffer) + "\n")
+
+
+# COPY text format: backslash, tab, newline and carriage return are escaped; NULL is \N.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def _copy_json(value: Any) -> str:
+    return orjson.dumps(value).decode().translate(_COPY_ESCAPES)
+
+
+def _copy_bool(value: Any) -> str:
+    return "t" if value else "f"
+
+
+def _copy_time(value: Any) -> str:
+    return str(value.isoformat())
+
+
+_COPY_ENCODERS: dict[str, Callable[[Any], str]] = {
+    "Boolean": _copy_bool,
+    "UTCDateTime": _copy_time,
+    "Float": repr,
+    "BigInteger": str,
+    "Integer": str,
+}
 
 
 def insert_audit(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
@@ -292,8 +392,8 @@ def direct_dependents(
 
 def delete_items(conn: Connection, kind: ItemKind, tenant: str, ids: Sequence[str]) -> None:
     table = TABLES[kind]
-    for part in chunks(list(ids)):
-        conn.execute(table.delete().where(table.c.tenant == tenant, table.c.id.in_(part)))
+    for clause in in_chunks(conn, table.c.id, ids):
+        conn.execute(table.delete().where(table.c.tenant == tenant, clause))
 
 
 def customer_items(conn: Connection, kind: ItemKind, tenant: str, customer: str) -> list[Row[Any]]:

@@ -142,6 +142,9 @@ def _log(
 
 def _dangling(kind: ItemKind, tenant: str) -> Any:
     table = TABLES[kind]
+    # Aliases: an unaliased `fields` inside EXISTS would correlate to the outer row itself.
+    source_field = fields.alias("source_field")
+    source_asset = assets.alias("source_asset")
     return and_(
         table.c.tenant == tenant,
         table.c.status == Status.ACTIVE.value,
@@ -150,8 +153,12 @@ def _dangling(kind: ItemKind, tenant: str) -> Any:
             table.c.source_item_type.is_(None),
             table.c.source_item_type.in_(("profile_field", "profile_asset")),
         ),
-        ~exists().where(fields.c.tenant == tenant, fields.c.id == table.c.source_item_id),
-        ~exists().where(assets.c.tenant == tenant, assets.c.id == table.c.source_item_id),
+        ~exists().where(
+            source_field.c.tenant == tenant, source_field.c.id == table.c.source_item_id
+        ),
+        ~exists().where(
+            source_asset.c.tenant == tenant, source_asset.c.id == table.c.source_item_id
+        ),
     )
 
 

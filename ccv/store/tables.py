@@ -179,7 +179,9 @@ audit_events = Table(
     metadata,
     Column("tenant", String(128), primary_key=True),
     # SQLite makes this its rowid; PostgreSQL an identity column (see the initial migration).
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("customer", String(128)),
     Column("item_id", String(36)),
     Column("item_kind", String(16)),

@@ -1,0 +1,3 @@
+from ccv.cli.app import main
+
+main()

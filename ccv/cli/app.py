@@ -1,0 +1,101 @@
+"""The `ccv` command line: global options, error handling, and the command groups.
+
+Kept light at import time: services, SQLAlchemy and Rich tables load inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from ccv.cli.state import State, state
+from ccv.errors import CcvError
+
+
+class CcvGroup(TyperGroup):
+    """Turns CcvError into one red line on stderr and the SPEC exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CcvError as exc:
+            if isinstance(ctx.obj, State) and ctx.obj.debug:
+                raise
+            _fail(str(exc), exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - last resort, see below
+            from sqlalchemy.exc import DBAPIError
+
+            if isinstance(ctx.obj, State) and ctx.obj.debug:
+                raise
+            if isinstance(exc, DBAPIError):
+                from ccv.store.engine import backend_error
+
+                error = backend_error(exc, "the configured database")
+                _fail(str(error), error.exit_code)
+            # A bug: say so in one line; --debug shows the traceback.
+            _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug", 1)
+        finally:
+            if isinstance(ctx.obj, State):
+                ctx.obj.close()
+
+
+def _fail(message: str, code: int) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(stderr=True, highlight=False)
+    for line in message.splitlines() or [""]:
+        console.print(f"[bold red]error:[/] {escape(line)}")
+    raise typer.Exit(code)
+
+
+app = typer.Typer(
+    cls=CcvGroup,
+    name="ccv",
+    help="Customer Context Vault: customer context with lineage, lifecycle and schema.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="Database URL (env CCV_DATABASE_URL; default sqlite:///ccv.db).",
+    ),
+    redis_url: str | None = typer.Option(
+        None, "--redis-url", help="Redis URL for the read cache (env CCV_REDIS_URL)."
+    ),
+    config: str | None = typer.Option(None, "--config", help="A ccv.toml settings file."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    """Customer Context Vault: customer context with lineage, lifecycle and schema."""
+    current = state(ctx)
+    current.database_url = database_url
+    current.redis_url = redis_url
+    current.config = config
+    current.debug = debug
+
+
+def _register() -> None:
+    from ccv.cli import db, profile, schema
+
+    app.add_typer(db.app, name="db")
+    app.add_typer(schema.app, name="schema")
+    app.add_typer(profile.app, name="profile")
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(app())

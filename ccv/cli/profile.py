@@ -1,0 +1,255 @@
+"""`ccv profile`: import, read, trace, validate and the lifecycle operations."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ccv.cli.state import actor, parse_time_option, print_json, state, stderr, stdout
+from ccv.errors import RefusedError, UsageError
+
+app = typer.Typer(help="Customer profiles: import, show, trace, lifecycle.", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+TENANT = typer.Option(..., "--tenant", help="Tenant.")
+
+
+def _mode(value: str | None) -> object:
+    if value is None:
+        return None
+    from ccv.domain.enums import ValidationMode
+
+    try:
+        return ValidationMode(value)
+    except ValueError:
+        raise UsageError("--validation must be strict, warn or disabled") from None
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Records: .jsonl, .json (array) or wide .csv."),
+    tenant: str | None = typer.Option(None, "--tenant", help="Tenant of records that name none."),
+    validation: str | None = typer.Option(
+        None, "--validation", help="strict, warn or disabled (overrides the definitions)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report without storing anything."),
+    json_output: bool = JSON,
+) -> None:
+    """Import profile records; rejected records are listed by file:line (exit 1).
+
+    Example: ccv profile import fixtures/demo/profiles.jsonl --tenant northwind-bank
+    """
+    from ccv.domain.enums import ValidationMode
+
+    mode = _mode(validation)
+    assert mode is None or isinstance(mode, ValidationMode)
+    vault = state(ctx).vault()
+    if sys.stderr.isatty() and not json_output:
+        from rich.progress import Progress
+
+        with Progress(console=stderr(), transient=True) as bar:
+            task = bar.add_task("importing", total=None)
+
+            def tick(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = vault.import_files(
+                files,
+                tenant=tenant,
+                validation_mode=mode,
+                dry_run=dry_run,
+                actor=actor(ctx),
+                progress=tick,
+            )
+    else:
+        result = vault.import_files(
+            files, tenant=tenant, validation_mode=mode, dry_run=dry_run, actor=actor(ctx)
+        )
+    if json_output:
+        print_json(result)
+    else:
+        from ccv.cli import render
+
+        render.import_result(stdout(), result)
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    customer: str = typer.Argument(..., help="Customer id."),
+    tenant: str = TENANT,
+    history: bool = typer.Option(False, "--history", help="Also list every version."),
+    as_of: str | None = typer.Option(None, "--as-of", help="The profile as it stood at TIME."),
+    reveal_pii: bool = typer.Option(False, "--reveal-pii", help="Show PII values (audited)."),
+    json_output: bool = JSON,
+) -> None:
+    """Show a customer's profile now or at a past time, PII masked.
+
+    Example: ccv profile show c-1001 --tenant northwind-bank --history
+    """
+    at = parse_time_option(as_of, "--as-of")
+    profile = (
+        state(ctx)
+        .vault()
+        .get_profile(
+            tenant, customer, as_of=at, history=history, reveal_pii=reveal_pii, actor=actor(ctx)
+        )
+    )
+    if json_output:
+        print_json(profile, exclude=None if history else {"history", "asset_history"})
+        return
+    from ccv.cli import render
+
+    render.profile(stdout(), profile)
+
+
+@app.command("trace")
+def trace(
+    ctx: typer.Context,
+    item_id: str = typer.Argument(..., help="Field or asset id."),
+    tenant: str = TENANT,
+    json_output: bool = JSON,
+) -> None:
+    """Show lineage: the chain up to the root and every dependent, for any status.
+
+    Example: ccv profile trace bef7e268-ffe9-46ab-a058-1ccace1d62e0 --tenant northwind-bank
+    """
+    result = state(ctx).vault().trace(tenant, item_id)
+    if json_output:
+        print_json(result)
+        return
+    from ccv.cli import render
+
+    render.trace(stdout(), result)
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    customer: str = typer.Argument(..., help="Customer id."),
+    tenant: str = TENANT,
+    agent: str = typer.Option(..., "--agent", help="Agent whose schema applies."),
+    json_output: bool = JSON,
+) -> None:
+    """Check the active values against an agent's schema (exit 1 when invalid).
+
+    Example: ccv profile validate c-1001 --tenant northwind-bank --agent support-bot
+    """
+    report = state(ctx).vault().validate_profile(tenant, customer, agent)
+    if json_output:
+        print_json(report)
+    else:
+        from ccv.cli import render
+
+        render.validation(stdout(), report)
+    if not report.valid:
+        raise typer.Exit(1)
+
+
+def _tenants(tenant: list[str] | None, all_tenants: bool) -> list[str]:
+    if bool(tenant) == all_tenants:
+        raise UsageError("give --tenant T or --all-tenants (exactly one)")
+    return tenant or []
+
+
+@app.command("expire")
+def expire(
+    ctx: typer.Context,
+    tenant: list[str] | None = typer.Option(None, "--tenant", help="Tenant (repeatable)."),
+    all_tenants: bool = typer.Option(False, "--all-tenants", help="Sweep every tenant."),
+    apply: bool = typer.Option(False, "--apply", help="Change statuses (default: dry run)."),
+    now: str | None = typer.Option(None, "--now", help="Sweep as if it were TIME."),
+    json_output: bool = JSON,
+) -> None:
+    """Mark values past expires_at as expired; a dry run unless --apply.
+
+    Example: ccv profile expire --tenant northwind-bank --apply
+    """
+    tenants = _tenants(tenant, all_tenants)
+    at = parse_time_option(now, "--now")
+    result = (
+        state(ctx)
+        .vault()
+        .expire(tenants, all_tenants=all_tenants, now=at, apply=apply, actor=actor(ctx))
+    )
+    if json_output:
+        print_json(result)
+        return
+    from ccv.cli import render
+
+    render.sweep(stdout(), result, "expired")
+
+
+@app.command("orphans")
+def orphans(
+    ctx: typer.Context,
+    tenant: list[str] | None = typer.Option(None, "--tenant", help="Tenant (repeatable)."),
+    all_tenants: bool = typer.Option(False, "--all-tenants", help="Sweep every tenant."),
+    apply: bool = typer.Option(False, "--apply", help="Change statuses (default: dry run)."),
+    json_output: bool = JSON,
+) -> None:
+    """Mark items whose vault source is gone as orphaned; a dry run unless --apply.
+
+    Example: ccv profile orphans --all-tenants
+    """
+    tenants = _tenants(tenant, all_tenants)
+    result = (
+        state(ctx).vault().orphans(tenants, all_tenants=all_tenants, apply=apply, actor=actor(ctx))
+    )
+    if json_output:
+        print_json(result)
+        return
+    from ccv.cli import render
+
+    render.sweep(stdout(), result, "orphaned")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    item_id: str = typer.Argument(..., help="Field or asset id."),
+    tenant: str = TENANT,
+    force: bool = typer.Option(False, "--force", help="Delete even with active dependents."),
+    json_output: bool = JSON,
+) -> None:
+    """Delete one version (refused while it has active dependents, exit 4).
+
+    Example: ccv profile delete 9a7e0c1d-... --tenant acme --force
+    """
+    result = state(ctx).vault().delete(tenant, item_id, force=force, actor=actor(ctx))
+    if json_output:
+        print_json(result)
+        return
+    console = stdout()
+    console.print(f"deleted {result.kind.value} {result.id}")
+    for orphan in result.orphaned:
+        console.print(f"  orphaned dependent {orphan}")
+
+
+@app.command("erase")
+def erase(
+    ctx: typer.Context,
+    customer: str = typer.Argument(..., help="Customer id."),
+    tenant: str = TENANT,
+    yes: bool = typer.Option(False, "--yes", help="Confirm: this cannot be undone."),
+    json_output: bool = JSON,
+) -> None:
+    """Right to erasure: remove every value of a customer (audit events stay, value-free).
+
+    Example: ccv profile erase c-1001 --tenant acme --yes
+    """
+    if not yes:
+        raise RefusedError(f"erasing {customer} cannot be undone: pass --yes to confirm")
+    result = state(ctx).vault().erase(tenant, customer, actor=actor(ctx))
+    if json_output:
+        print_json(result)
+        return
+    stdout().print(
+        f"erased {result.customer}: {result.fields} field version(s), {result.assets} asset(s); "
+        f"{len(result.orphaned)} dependent(s) of other customers orphaned"
+    )

@@ -1,0 +1,180 @@
+"""Rich renderings of service results (the JSON output needs none: models dump themselves)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from ccv.domain.models import (
+    FieldVersion,
+    ImportResult,
+    Profile,
+    SweepResult,
+    Trace,
+    TraceItem,
+    TraceNode,
+    ValidationReport,
+)
+from ccv.domain.timeutil import format_time
+
+_STATUS_STYLE = {
+    "active": "green",
+    "superseded": "dim",
+    "expired": "yellow",
+    "orphaned": "red",
+}
+
+
+def _value(field: FieldVersion) -> str:
+    text = field.value if isinstance(field.value, str) else json.dumps(field.value)
+    return escape(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _source(source_type: Any, source_id: str | None) -> str:
+    if source_id is None:
+        return ""
+    kind = source_type.value if source_type is not None else "?"
+    short = source_id if len(source_id) <= 18 else source_id[:8] + "…"
+    return escape(f"{kind}:{short}")
+
+
+def _status(status: Any) -> str:
+    value = status.value if status is not None else "-"
+    return f"[{_STATUS_STYLE.get(value, 'white')}]{value}[/]"
+
+
+def _short_time(value: Any) -> str:
+    text = format_time(value)
+    return text[:19].replace("T", " ") if text else ""
+
+
+def profile(console: Console, data: Profile) -> None:
+    console.print(
+        f"[bold]{escape(data.customer)}[/] in tenant [bold]{escape(data.tenant)}[/] "
+        f"as of {format_time(data.as_of)}"
+    )
+    table = Table(show_lines=False)
+    for column in ("field", "value", "source", "from", "collected", "expires", "conf."):
+        table.add_column(column)
+    for name, field in sorted(data.fields.items()):
+        table.add_row(
+            name,
+            _value(field),
+            field.source.value,
+            _source(field.source_item_type, field.source_item_id),
+            _short_time(field.collected_at),
+            _short_time(field.expires_at),
+            f"{field.confidence:.2f}",
+        )
+    console.print(table)
+    if data.assets:
+        assets = Table(title="assets")
+        for column in ("asset", "type", "uri", "collected", "derived fields"):
+            assets.add_column(column)
+        for asset in data.assets:
+            assets.add_row(
+                asset.name,
+                asset.asset_type.value,
+                escape(asset.storage_uri or ""),
+                _short_time(asset.collected_at),
+                str(len(asset.analysis_field_ids)),
+            )
+        console.print(assets)
+    if data.history:
+        history = Table(title="history (newest first)")
+        for column in ("field", "value", "status", "source", "collected", "id"):
+            history.add_column(column)
+        for name in sorted(data.history):
+            for version in data.history[name]:
+                history.add_row(
+                    name,
+                    _value(version),
+                    _status(version.status),
+                    version.source.value,
+                    _short_time(version.collected_at),
+                    version.id,
+                )
+        console.print(history)
+    if any(f.masked for f in data.fields.values()):
+        console.print("[dim]PII is masked; --reveal-pii shows it (and is audited).[/]")
+
+
+def _label(item: TraceItem, focus: bool = False) -> str:
+    star = "[bold cyan]★[/] " if focus else ""
+    if item.kind == "external":
+        return f"{star}[magenta]{escape(item.name or '')}[/] {escape(item.id)} (outside the vault)"
+    if item.kind == "missing":
+        return f"{star}[red]missing[/] {escape(item.id)} (dangling reference)"
+    who = f" · {escape(item.customer)}" if item.customer else ""
+    return (
+        f"{star}{item.kind} [bold]{escape(item.name or '')}[/] {item.id[:8]} "
+        f"{_status(item.status)}{who}"
+    )
+
+
+def trace(console: Console, data: Trace) -> None:
+    path = list(reversed(data.chain))
+    root = Tree(_label(path[0]) if path else _label(data.item, focus=True))
+    node = root
+    for item in path[1:]:
+        node = node.add(_label(item))
+    if path:
+        node = node.add(_label(data.item, focus=True))
+
+    def grow(parent: Tree, children: list[TraceNode]) -> None:
+        for child in children:
+            grow(parent.add(_label(child.item)), child.dependents)
+
+    grow(node, data.dependents)
+    console.print(root)
+    if data.truncated:
+        console.print("[yellow]the chain is deeper than the traversal limit; shown truncated[/]")
+
+
+def import_result(console: Console, result: ImportResult) -> None:
+    verb = "would import" if result.dry_run else "imported"
+    console.print(
+        f"{result.records} record(s): {verb} {result.inserted}, superseded {result.superseded}, "
+        f"unchanged {result.unchanged}, rejected {result.rejected}, warnings {result.warnings}"
+    )
+    for issue in result.warning_details:
+        console.print(
+            f"[yellow]warning[/] {escape(issue.file)}:{issue.line}: {escape(issue.message)}"
+        )
+    for issue in result.errors:
+        console.print(
+            f"[red]rejected[/] {escape(issue.file)}:{issue.line}: {escape(issue.message)}"
+        )
+
+
+def sweep(console: Console, result: SweepResult, what: str) -> None:
+    verb = what if result.applied else f"would be {what} (dry run; --apply to change)"
+    for tenant, found in result.tenants.items():
+        console.print(f"[bold]{escape(tenant)}[/]: {found.count} item(s) {verb}")
+        for item in found.items[:50]:
+            console.print(
+                f"  {item.kind.value} {item.id} {escape(item.customer)} {item.name} "
+                f"({item.status.value})"
+            )
+        if found.count > 50:
+            console.print(f"  … and {found.count - 50} more (--json lists all)")
+    console.print(f"total: {result.total}")
+
+
+def validation(console: Console, report: ValidationReport) -> None:
+    table = Table(title=f"{report.customer} against agent {report.agent}")
+    table.add_column("field")
+    table.add_column("result")
+    table.add_column("message")
+    style = {"valid": "green", "invalid": "red", "undefined": "dim", "expired": "yellow"}
+    for check in report.results:
+        table.add_row(
+            check.field, f"[{style[check.status]}]{check.status}[/]", escape(check.message or "")
+        )
+    console.print(table)
+    console.print("[green]valid[/]" if report.valid else "[red]invalid[/]")
