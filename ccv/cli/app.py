@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import typer
+from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from ccv.cli.state import State, state
@@ -25,6 +26,8 @@ class CcvGroup(TyperGroup):
             if isinstance(ctx.obj, State) and ctx.obj.debug:
                 raise
             _fail(str(exc), exc.exit_code)
+        except (typer.Exit, typer.Abort, ClickException):
+            raise  # exits and usage errors that the command line machinery reports itself
         except Exception as exc:  # noqa: BLE001 - last resort, see below
             from sqlalchemy.exc import DBAPIError
 
@@ -46,7 +49,7 @@ def _fail(message: str, code: int) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     for line in message.splitlines() or [""]:
         console.print(f"[bold red]error:[/] {escape(line)}")
     raise typer.Exit(code)

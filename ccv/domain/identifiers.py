@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import lru_cache
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 FIELD_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -12,10 +13,18 @@ MAX_KEY = 128
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def check_key(value: object, what: str) -> str:
     """A tenant or customer id: 1-128 characters, no control characters."""
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string")
+    return _check_key(value, what)
+
+
+@lru_cache(maxsize=65536)  # imports repeat the same few tenants and customers many times
+def _check_key(value: str, what: str) -> str:
     if not 1 <= len(value) <= MAX_KEY:
         raise ValueError(f"{what} must be 1-{MAX_KEY} characters long")
     if _CONTROL.search(value):
@@ -33,6 +42,13 @@ def check_slug(value: object, what: str) -> str:
 
 
 def check_field_name(value: object, what: str = "name") -> str:
+    if isinstance(value, str):
+        return _check_field_name(value, what)
+    return _check_field_name(None, what)
+
+
+@lru_cache(maxsize=4096)
+def _check_field_name(value: str | None, what: str) -> str:
     if (
         not isinstance(value, str)
         or len(value) > MAX_FIELD_NAME
@@ -48,6 +64,8 @@ def check_item_id(value: object, what: str = "id") -> str:
     """An item id is a UUID; it is stored in its canonical lowercase form."""
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a UUID string")
+    if _CANONICAL_UUID.fullmatch(value):
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:
@@ -60,3 +78,12 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def canonical_item_id(value: str) -> str | None:
+    """The stored form of an item id as a user may type it (any case, with or without
+    hyphens), or None when it is no UUID at all."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None

@@ -33,6 +33,13 @@ def effective_status(*, superseded: bool, expired: bool, orphaned: bool) -> Stat
     return Status.ACTIVE
 
 
+def status_at(status: Status, expires_at: datetime | None, at: datetime) -> Status:
+    """The status a read reports: TTL applies before the sweep has written it (rule 3)."""
+    if status in (Status.ACTIVE, Status.ORPHANED) and is_expired(expires_at, at):
+        return effective_status(superseded=False, expired=True, orphaned=True)
+    return status
+
+
 @dataclass(frozen=True)
 class Version:
     id: str

@@ -76,10 +76,16 @@ class ParsedRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_MEMBERS: dict[type[Any], dict[Any, Any]] = {
+    enum: {member.value: member for member in enum}
+    for enum in (AssetType, ItemKind, Source, SourceItemType, ValueType)
+}
+
+
 def _enum(value: Any, enum: type[Any], key: str) -> Any:
     try:
-        return enum(value)
-    except ValueError:
+        return _MEMBERS[enum][value]
+    except (KeyError, TypeError):
         allowed = ", ".join(member.value for member in enum)
         shown = value if isinstance(value, str) and len(value) <= 40 else "the value"
         raise RecordError(f"{key} '{shown}' is not one of: {allowed}") from None
@@ -120,9 +126,12 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
         raise RecordError("a record must be a JSON object")
     kind = _enum(record.get("kind", "field"), ItemKind, "kind")
     allowed = FIELD_KEYS if kind is ItemKind.FIELD else ASSET_KEYS
-    for key in record:
-        if key not in allowed:
-            raise RecordError(f"unknown key '{key}' for a {kind.value}{did_you_mean(key, allowed)}")
+    if not allowed.issuperset(record):
+        key = next(key for key in record if key not in allowed)
+        article = "an" if kind is ItemKind.ASSET else "a"
+        raise RecordError(
+            f"unknown key '{key}' for {article} {kind.value}{did_you_mean(key, allowed)}"
+        )
     tenant = record.get("tenant", default_tenant)
     if tenant is None:
         raise RecordError("the record has no tenant and no --tenant was given")

@@ -14,6 +14,13 @@ def parse_time(text: str) -> datetime:
 
     A datetime without an offset is read as UTC. Raises ValueError with a user-facing sentence.
     """
+    try:  # the common case: a full ISO 8601 time with an offset or Z
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        if len(text) > 10:
+            return ensure_utc(parsed)
     raw = text.strip()
     if not raw:
         raise ValueError("empty time")
@@ -33,7 +40,10 @@ def parse_time(text: str) -> datetime:
 def ensure_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
 
 
 def format_time(value: datetime | None) -> str | None:

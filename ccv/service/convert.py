@@ -2,28 +2,47 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ccv.domain.definitions import FieldRules
+from ccv.domain.enums import Status
+from ccv.domain.lifecycle import status_at
 from ccv.domain.models import AssetVersion, FieldVersion
-from ccv.domain.validators import mask_value
+from ccv.domain.validators import MASK, mask_value
+
+# source_metadata keys that hold free text quoting the customer, masked with a PII value.
+FREE_TEXT_KEYS = frozenset({"quote", "text", "snippet", "excerpt", "evidence"})
 
 
-def field_model(row: Any, rules: dict[str, FieldRules], reveal: bool) -> FieldVersion:
+def _effective(data: dict[str, Any], now: datetime) -> None:
+    data["status"] = status_at(Status(data["status"]), data.get("expires_at"), now)
+
+
+def field_model(
+    row: Any, rules: dict[str, FieldRules], reveal: bool, now: datetime
+) -> FieldVersion:
     data = dict(row._mapping)
     data.pop("content_hash", None)
+    _effective(data, now)
     data["source_metadata"] = data.get("source_metadata") or {}
     rule = rules.get(data["name"])
     data["is_pii"] = bool(rule and rule.is_pii)
     if data["is_pii"] and not reveal:
         data["value"] = mask_value(data["value"], rule.value_type if rule else None)
         data["masked"] = True
+        # A supporting quote from a conversation or document repeats the value verbatim.
+        data["source_metadata"] = {
+            key: MASK if key in FREE_TEXT_KEYS and value is not None else value
+            for key, value in data["source_metadata"].items()
+        }
     return FieldVersion.model_validate(data)
 
 
-def asset_model(row: Any, analysis: dict[str, list[str]]) -> AssetVersion:
+def asset_model(row: Any, analysis: dict[str, list[str]], now: datetime) -> AssetVersion:
     data = dict(row._mapping)
     data.pop("content_hash", None)
+    _effective(data, now)
     data["analysis_field_ids"] = analysis.get(data["id"], [])
     return AssetVersion.model_validate(data)
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from ccv.domain.enums import ItemKind, Status
-from ccv.domain.identifiers import is_uuid
+from ccv.domain.identifiers import canonical_item_id
 from ccv.domain.models import DeleteResult, EraseResult
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError, RefusedError
@@ -37,8 +37,8 @@ def delete_item(
     db: Database, tenant: str, item_id: str, *, force: bool = False, actor: str = "library"
 ) -> DeleteResult:
     """Delete one version; refused while it has active dependents unless `force` orphans them."""
-    canonical = item_id.strip().lower()
-    if not is_uuid(canonical):
+    canonical = canonical_item_id(item_id)
+    if canonical is None:
         raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
     now = utcnow()
     with db.write() as conn:

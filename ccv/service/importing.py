@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -260,13 +260,33 @@ class _Run:
         rules = self.rules.get(record.name)
         if rules is None or rules.retention_days is None:
             return None
-        return collected_at + timedelta(days=rules.retention_days)
+        try:
+            return collected_at + timedelta(days=rules.retention_days)
+        except OverflowError:  # past year 9999: as good as never
+            return datetime.max.replace(tzinfo=UTC)
+
+
+class _NulError(ValueError):
+    pass
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _identity(incoming: Incoming, tenant: str, given: str | None) -> tuple[str, str]:
     raw = dict(incoming.raw)
     raw["tenant"] = tenant
     canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+    # PostgreSQL text cannot hold U+0000: refuse it on every dialect, per record.
+    if b"u0000" in canonical and _has_nul(raw):
+        raise _NulError("the record contains a NUL character (U+0000), which cannot be stored")
     digest = hashlib.sha256(canonical).hexdigest()
     item_id = given or str(uuid.uuid5(RECORD_NAMESPACE, digest))
     return item_id, digest
@@ -311,7 +331,11 @@ def import_tenant(
     for incoming, record in batch:
         if record.kind is ItemKind.FIELD and not run.check_value(incoming, record):
             continue
-        item_id, digest = _identity(incoming, tenant, record.id)
+        try:
+            item_id, digest = _identity(incoming, tenant, record.id)
+        except _NulError as exc:
+            run.reject(incoming, str(exc))
+            continue
         previous = accepted.get(item_id)
         if previous is not None:
             if previous.content_hash == digest:
@@ -369,6 +393,10 @@ def _resolve_lineage(conn: Connection, run: _Run, accepted: dict[str, Candidate]
                 record.source_item_type = SourceItemType.EXTERNAL
             else:
                 candidate.orphaned = True  # a vault reference that cannot exist
+                run.warn(
+                    candidate.incoming,
+                    f"source {source[:60]} is not a vault item id: stored as orphaned",
+                )
             continue
         record.source_item_id = str(uuid.UUID(source))
         vault_refs[item_id] = record.source_item_id

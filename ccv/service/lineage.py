@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from ccv.domain.enums import SourceItemType, Status
-from ccv.domain.identifiers import is_uuid
-from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
+from ccv.domain.identifiers import canonical_item_id
+from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH, status_at
 from ccv.domain.models import Trace, TraceItem, TraceNode
+from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
 from ccv.store import lineage as store
 from ccv.store.database import Database
@@ -16,12 +18,12 @@ from ccv.store.database import Database
 _EXTERNAL = {t.value for t in SourceItemType if not t.is_vault_item}
 
 
-def _item(row: Any) -> TraceItem:
+def _item(row: Any, now: datetime) -> TraceItem:
     return TraceItem(
         id=row.id,
         kind=row.kind,
         name=row.name,
-        status=Status(row.status),
+        status=status_at(Status(row.status), row.expires_at, now),
         customer=row.customer,
         source_item_id=row.source_item_id,
         source_item_type=row.source_item_type,
@@ -30,7 +32,8 @@ def _item(row: Any) -> TraceItem:
 
 def trace(db: Database, tenant: str, item_id: str) -> Trace:
     """Lineage up to the root and down to every dependent, for an item of any status."""
-    canonical = item_id.strip().lower() if is_uuid(item_id.strip()) else None
+    canonical = canonical_item_id(item_id)
+    now = utcnow()
     with db.read() as conn:
         rows = store.chain(conn, tenant, canonical) if canonical else []
         if not rows or rows[0].kind is None:
@@ -39,7 +42,7 @@ def trace(db: Database, tenant: str, item_id: str) -> Trace:
     chain: list[TraceItem] = []
     for row in rows[1:]:
         if row.kind is not None:
-            chain.append(_item(row))
+            chain.append(_item(row, now))
         else:
             chain.append(TraceItem(id=row.id, kind="missing", name=None, status=None))
     last = rows[-1]
@@ -69,7 +72,9 @@ def trace(db: Database, tenant: str, item_id: str) -> Trace:
             if row.id in seen:  # cycles are refused on write; stay finite regardless
                 continue
             seen.add(row.id)
-            nodes.append(TraceNode(item=_item(row), dependents=grow(row.id)))
+            nodes.append(TraceNode(item=_item(row, now), dependents=grow(row.id)))
         return nodes
 
-    return Trace(item=_item(rows[0]), chain=chain, dependents=grow(rows[0].id), truncated=truncated)
+    return Trace(
+        item=_item(rows[0], now), chain=chain, dependents=grow(rows[0].id), truncated=truncated
+    )

@@ -73,16 +73,16 @@ def read_profile(
         tenant=tenant,
         customer=customer,
         as_of=as_of or now,
-        fields={row.name: field_model(row, rules, reveal_pii) for row in field_rows},
-        assets=[asset_model(row, analysis) for row in asset_rows],
+        fields={row.name: field_model(row, rules, reveal_pii, now) for row in field_rows},
+        assets=[asset_model(row, analysis, now) for row in asset_rows],
     )
     if history:
         field_history: dict[str, list[Any]] = defaultdict(list)
         for row in versions[ItemKind.FIELD]:
-            field_history[row.name].append(field_model(row, rules, reveal_pii))
+            field_history[row.name].append(field_model(row, rules, reveal_pii, now))
         asset_history: dict[str, list[Any]] = defaultdict(list)
         for row in versions[ItemKind.ASSET]:
-            asset_history[row.name].append(asset_model(row, analysis))
+            asset_history[row.name].append(asset_model(row, analysis, now))
         profile.history = dict(field_history)
         profile.asset_history = dict(asset_history)
     return profile

@@ -7,13 +7,16 @@ from typing import Any
 from sqlalchemy import Connection, Row, text
 
 from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
+from ccv.store.tables import UTCDateTime
 
 # Fields and assets share one id space per tenant (import refuses an id used by the other kind).
 _ITEMS = """
-    SELECT tenant, id, 'field' AS kind, name, status, customer, source_item_id, source_item_type
+    SELECT tenant, id, 'field' AS kind, name, status, customer, source_item_id, source_item_type,
+           expires_at, collected_at
     FROM fields
     UNION ALL
-    SELECT tenant, id, 'asset' AS kind, name, status, customer, source_item_id, source_item_type
+    SELECT tenant, id, 'asset' AS kind, name, status, customer, source_item_id, source_item_type,
+           expires_at, collected_at
     FROM assets
 """
 
@@ -29,11 +32,11 @@ _CHAIN = text(
                OR i.source_item_type IN ('profile_field', 'profile_asset'))
     )
     SELECT c.depth, c.id, i.kind, i.name, i.status, i.customer, i.source_item_id,
-           i.source_item_type
+           i.source_item_type, i.expires_at
     FROM chain c LEFT JOIN ({_ITEMS}) i ON i.tenant = :tenant AND i.id = c.id
     ORDER BY c.depth
     """
-)
+).columns(expires_at=UTCDateTime())
 
 _DEPENDENTS = text(
     f"""
@@ -47,15 +50,12 @@ _DEPENDENTS = text(
         WHERE d.depth < :max_depth
     )
     SELECT d.depth, d.id, d.parent, i.kind, i.name, i.status, i.customer, i.source_item_id,
-           i.source_item_type, i2.collected_at
+           i.source_item_type, i.expires_at
     FROM deps d
     JOIN ({_ITEMS}) i ON i.tenant = :tenant AND i.id = d.id
-    LEFT JOIN (SELECT tenant, id, collected_at FROM fields
-               UNION ALL SELECT tenant, id, collected_at FROM assets) i2
-        ON i2.tenant = :tenant AND i2.id = d.id
-    ORDER BY d.depth, i2.collected_at, d.id
+    ORDER BY d.depth, i.collected_at, d.id
     """
-)
+).columns(expires_at=UTCDateTime())
 
 
 def chain(conn: Connection, tenant: str, item_id: str) -> list[Row[Any]]:
