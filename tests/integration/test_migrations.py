@@ -1,0 +1,152 @@
+"""Alembic migrations on both dialects, and the schema check every command runs first."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, inspect, text
+
+from ccv.config import Settings
+from ccv.errors import NotFoundError, SchemaOutdatedError
+from ccv.store.engine import make_engine
+from ccv.store.migrate import HEAD_REVISION, downgrade, script_head, upgrade
+from ccv.vault import Vault
+
+PG_ADMIN_URL = os.environ.get(
+    "CCV_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+CCV_TABLES = {
+    "profiles",
+    "fields",
+    "assets",
+    "field_definitions",
+    "scenarios",
+    "scenario_requirements",
+    "audit_events",
+}
+SCHEMA = "tenant: acme\nagent: bot\nfields:\n  - name: nickname\n"
+RECORD = (
+    '{"tenant": "acme", "customer": "c-1", "id": "00000000-0000-4000-8000-000000000001", '
+    '"name": "nickname", "value": "Ana", "collected_at": "2026-03-01T10:00:00Z"}\n'
+)
+
+
+@pytest.fixture
+def fresh_pg_url(pg_url: str) -> Iterator[str]:
+    """An empty PostgreSQL database of this test alone (`pg_url` skips when there is no server)."""
+    name = f"ccv_mig_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    url: str = request.getfixturevalue("fresh_pg_url")
+    return url
+
+
+def revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def tables(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(inspect(conn).get_table_names()) & CCV_TABLES
+
+
+def fill(url: str, tmp_path: Path) -> None:
+    """Definitions, a field, a profile and audit events: a row in most tables."""
+    schema, records = tmp_path / "bot.yaml", tmp_path / "records.jsonl"
+    schema.write_text(SCHEMA, encoding="utf-8")
+    records.write_text(RECORD, encoding="utf-8")
+    with Vault(Settings(database_url=url)) as vault:
+        vault.apply_schema([schema])
+        assert vault.import_files([records]).inserted == 1
+        vault.get_profile("acme", "c-1", reveal_pii=True)
+
+
+def test_code_head_revision_matches_the_migration_scripts() -> None:
+    assert script_head() == HEAD_REVISION
+
+
+def test_migrations_go_up_down_and_up_again_with_data(empty_url: str, tmp_path: Path) -> None:
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine, "head")
+        assert revision(engine) == HEAD_REVISION
+        assert tables(engine) == CCV_TABLES
+        fill(empty_url, tmp_path)
+
+        downgrade(engine, "base")
+        assert revision(engine) is None
+        assert tables(engine) == set()
+
+        upgrade(engine, "head")
+        assert revision(engine) == HEAD_REVISION
+        assert tables(engine) == CCV_TABLES
+        with Vault(Settings(database_url=empty_url)) as vault, pytest.raises(NotFoundError):
+            vault.get_profile("acme", "c-1")
+        fill(empty_url, tmp_path)  # the re-created schema takes the same data again
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_without_schema_is_not_migrated_by_reads(fresh_pg_url: str) -> None:
+    with (
+        Vault(Settings(database_url=fresh_pg_url)) as vault,
+        pytest.raises(SchemaOutdatedError) as caught,
+    ):
+        vault.get_profile("acme", "c-1")
+    assert caught.value.exit_code == 5
+    assert "run `ccv db upgrade`" in str(caught.value)
+    engine = create_engine(fresh_pg_url)
+    try:
+        assert tables(engine) == set()
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_schema_behind_the_code_stops_with_upgrade_advice(fresh_pg_url: str) -> None:
+    engine = create_engine(fresh_pg_url)
+    try:
+        upgrade(engine, "head")
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    finally:
+        engine.dispose()
+    with (
+        Vault(Settings(database_url=fresh_pg_url)) as vault,
+        pytest.raises(SchemaOutdatedError) as caught,
+    ):
+        vault.get_profile("acme", "c-1")
+    assert caught.value.exit_code == 5
+    assert "0000" in str(caught.value)
+    assert "run `ccv db upgrade`" in str(caught.value)
+
+
+def test_sqlite_is_created_and_migrated_on_first_use(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'first-use.db'}"
+    with Vault(Settings(database_url=url)) as vault, pytest.raises(NotFoundError):
+        vault.get_profile("acme", "c-1")
+    engine = create_engine(url)
+    try:
+        assert revision(engine) == HEAD_REVISION
+        assert tables(engine) == CCV_TABLES
+    finally:
+        engine.dispose()
