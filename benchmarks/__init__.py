@@ -1,0 +1,1 @@
+"""The ccv performance suite (SPEC §8): `python -m benchmarks --help`."""

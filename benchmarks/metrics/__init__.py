@@ -1,0 +1,14 @@
+"""Metric modules: importing this package registers every metric.
+
+A new metric is a function decorated with `benchmarks.registry.metric` in one of these modules
+(or a new module imported here); `benchmarks.cli.RUN_ORDER` says when it runs.
+"""
+
+from benchmarks.metrics import (  # noqa: F401 - imported for their registrations
+    imports,
+    lineage,
+    offline,
+    reads,
+    sweeps,
+    writes,
+)

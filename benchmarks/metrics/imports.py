@@ -1,0 +1,156 @@
+"""import_rows_per_s: a JSONL file of new customers' fields, ccv import vs PostgreSQL COPY.
+
+Both sides load the same file into the same logged `fields` table with all its indexes, under two
+scratch tenants that are deleted afterwards: ccv through `vault.import_files` (parse, structural
+checks, schema validation, lineage, supersession, one transaction), raw by reading the file,
+parsing each line with orjson and COPYing the same columns (plus the profile rows) in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from benchmarks.context import Context
+from benchmarks.dataset import (
+    AGENT,
+    FIELD_COLUMNS,
+    FIELDS,
+    PROFILE_COLUMNS,
+    mix,
+    schema_yaml,
+    value_json,
+)
+from benchmarks.registry import Measurement, metric, ratio_min
+
+CCV_TENANT = "bench-import"
+RAW_TENANT = "bench-import-raw"
+MAX_ROWS = 100_000
+
+
+def import_size(scale: int) -> int:
+    return max(len(FIELDS), min(MAX_ROWS, scale))
+
+
+def write_jsonl(path: Path, rows: int, tenant: str, base_time: datetime) -> None:
+    """`rows` field records: 10 per new customer, ids given, every value valid for the schema."""
+    lines = []
+    for n in range(rows):
+        customer, index = divmod(n, len(FIELDS))
+        h = mix(10**9 + n)
+        record = {
+            "kind": "field",
+            "tenant": tenant,
+            "customer": f"imp{customer:08d}",
+            "id": str(uuid.uuid4()),
+            "name": FIELDS[index].name,
+            "value": orjson.loads(value_json(index, customer, h)),
+            "source": "imported",
+            "collected_at": (base_time - timedelta(minutes=h % 100000)).isoformat(),
+        }
+        lines.append(orjson.dumps(record))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def cleanup(ctx: Context) -> None:
+    conn, backend = ctx.raw, ctx.backend
+    with backend.transaction(conn):
+        for table in ("fields", "assets", "profiles", "audit_events"):
+            backend.execute(
+                conn, f"DELETE FROM {table} WHERE tenant IN (%s, %s)", (CCV_TENANT, RAW_TENANT)
+            )
+    if backend.is_postgres:
+        conn.execute("VACUUM (ANALYZE) fields, profiles, audit_events")
+
+
+def raw_copy(ctx: Context, path: Path, definition_ids: dict[str, str]) -> int:
+    """Read, parse and COPY the file like a hand-written loader would; returns rows loaded."""
+    backend, conn = ctx.backend, ctx.raw
+    value_types = {spec.name: spec.value_type for spec in FIELDS}
+    now = backend.ts_text(datetime.now(UTC))
+    false = backend.false
+    customers: set[str] = set()
+
+    def rows() -> Iterator[tuple[str | None, ...]]:
+        for line in path.read_bytes().split(b"\n"):
+            if not line:
+                continue
+            record = orjson.loads(line)
+            customers.add(record["customer"])
+            name = record["name"]
+            yield (
+                RAW_TENANT,
+                record["id"],
+                record["customer"],
+                name,
+                orjson.dumps(record["value"]).decode(),
+                value_types[name],
+                record["source"],
+                None,
+                None,
+                "{}",
+                "active",
+                None,
+                None,
+                "1",
+                false,
+                false,
+                None,
+                record["collected_at"],
+                now,
+                None,
+                definition_ids.get(name),
+                hashlib.sha256(line).hexdigest(),
+            )
+
+    with backend.transaction(conn):
+        count = backend.copy_rows(conn, "fields", FIELD_COLUMNS, rows())
+        backend.copy_rows(
+            conn,
+            "profiles",
+            PROFILE_COLUMNS,
+            ((RAW_TENANT, c, now, now) for c in sorted(customers)),
+        )
+    return count
+
+
+@metric("import_rows_per_s", unit="rows/s", target=ratio_min(0.5))
+def import_rows(ctx: Context) -> Measurement:
+    """vault.import_files of a JSONL file (schema applied) vs COPY of the same rows."""
+    vault = ctx.vault
+    rows = import_size(ctx.data.scale)
+    schema = ctx.workdir / "bench-import-schema.yaml"
+    schema.write_text(schema_yaml(CCV_TENANT, AGENT), encoding="utf-8")
+    vault.apply_schema([schema])
+    definition_ids = {d.name: d.id or "" for d in vault.schema(CCV_TENANT)}
+    path = ctx.workdir / "bench-import.jsonl"
+    write_jsonl(path, rows, CCV_TENANT, ctx.data.base_time)
+    cleanup(ctx)
+    try:
+        started = time.perf_counter()
+        result = vault.import_files([path], actor="bench")
+        ccv_s = time.perf_counter() - started
+        if result.inserted != rows or result.rejected:
+            first = result.errors[0].message if result.errors else ""
+            raise AssertionError(
+                f"ccv imported {result.inserted} of {rows} rows, rejected {result.rejected} {first}"
+            )
+        started = time.perf_counter()
+        copied = raw_copy(ctx, path, definition_ids)
+        raw_s = time.perf_counter() - started
+        if copied != rows:
+            raise AssertionError(f"COPY loaded {copied} of {rows} rows")
+    finally:
+        cleanup(ctx)
+    return Measurement(
+        ccv=rows / ccv_s,
+        raw=rows / raw_s,
+        extra={"rows": rows, "ccv_s": round(ccv_s, 3), "raw_s": round(raw_s, 3)},
+    )

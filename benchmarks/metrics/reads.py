@@ -1,0 +1,77 @@
+"""profile_read_p99_ms: the current profile of one customer, ccv vs two hand-written SELECTs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from benchmarks.context import Context
+from benchmarks.dataset import has_asset
+from benchmarks.registry import Measurement, metric, ratio_max
+from benchmarks.stats import paired_latencies, probe_statements, summary
+
+WARMUP = 200
+BUDGET_S = 180.0
+
+# What ccv's current view asks for (ccv/store/items.py current_items): active and not expired.
+RAW_FIELDS = (
+    "SELECT * FROM fields WHERE tenant = %s AND customer = %s AND status = 'active'"
+    " AND (expires_at IS NULL OR expires_at > %s)"
+)
+RAW_ASSETS = (
+    "SELECT * FROM assets WHERE tenant = %s AND customer = %s AND status = 'active'"
+    " AND (expires_at IS NULL OR expires_at > %s)"
+)
+
+
+def raw_reader(ctx: Context) -> Any:
+    conn, backend, tenant = ctx.raw, ctx.backend, ctx.data.tenant
+    fields_sql, assets_sql = backend.sql(RAW_FIELDS), backend.sql(RAW_ASSETS)
+
+    def read(customer: str) -> tuple[list[Any], list[Any]]:
+        now = backend.ts(datetime.now(UTC))
+        fields = conn.execute(fields_sql, (tenant, customer, now)).fetchall()
+        assets = conn.execute(assets_sql, (tenant, customer, now)).fetchall()
+        return fields, assets
+
+    return read
+
+
+def measure_reads(ctx: Context, count: int) -> Measurement:
+    vault, tenant = ctx.vault, ctx.data.tenant
+    raw = raw_reader(ctx)
+    customers = ctx.sample_customers(count + WARMUP)
+    # Same answer from both sides before timing anything.
+    profile = vault.get_profile(tenant, customers[0])
+    fields, _ = raw(customers[0])
+    if len(profile.fields) != len(fields):
+        raise AssertionError(
+            f"ccv returned {len(profile.fields)} fields for {customers[0]}, raw {len(fields)}"
+        )
+    ccv_ms, raw_ms = paired_latencies(
+        customers,
+        lambda c: vault.get_profile(tenant, c),
+        raw,
+        warmup=WARMUP,
+        budget_s=BUDGET_S,
+    )
+    ccv_s, raw_s = summary(ccv_ms), summary(raw_ms)
+    with_asset = next((c for c in customers if has_asset(int(c[1:]))), customers[0])
+    return Measurement(
+        ccv=ccv_s["p99"],
+        raw=raw_s["p99"],
+        extra={
+            "ccv_ms": ccv_s,
+            "raw_ms": raw_s,
+            "profiles": ctx.data.scale,
+            "ccv_sql_one_call": probe_statements(
+                vault, lambda: vault.get_profile(tenant, with_asset)
+            ),
+        },
+    )
+
+
+@metric("profile_read_p99_ms", unit="ms", target=ratio_max(3))
+def profile_read(ctx: Context) -> Measurement:
+    """vault.get_profile vs raw SELECT of active fields + assets on a persistent connection."""
+    return measure_reads(ctx, ctx.reads)
