@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ccv.domain.definitions import FieldRules
-from ccv.domain.enums import Status
+from ccv.domain.enums import Status, ValueType
 from ccv.domain.lifecycle import status_at
 from ccv.domain.models import AssetVersion, FieldVersion
 from ccv.domain.validators import MASK, mask_value
@@ -19,17 +18,16 @@ def _effective(data: dict[str, Any], now: datetime) -> None:
     data["status"] = status_at(Status(data["status"]), data.get("expires_at"), now)
 
 
-def field_model(
-    row: Any, rules: dict[str, FieldRules], reveal: bool, now: datetime
-) -> FieldVersion:
+def field_model(row: Any, reveal: bool, now: datetime) -> FieldVersion:
+    """A stored field version (its row carries `is_pii`), masked unless `reveal`."""
     data = dict(row._mapping)
     data.pop("content_hash", None)
     _effective(data, now)
     data["source_metadata"] = data.get("source_metadata") or {}
-    rule = rules.get(data["name"])
-    data["is_pii"] = bool(rule and rule.is_pii)
+    data["is_pii"] = bool(data.get("is_pii"))
     if data["is_pii"] and not reveal:
-        data["value"] = mask_value(data["value"], rule.value_type if rule else None)
+        value_type = ValueType(data["value_type"]) if data.get("value_type") else None
+        data["value"] = mask_value(data["value"], value_type)
         data["masked"] = True
         # A supporting quote from a conversation or document repeats the value verbatim.
         data["source_metadata"] = {

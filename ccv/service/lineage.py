@@ -36,31 +36,24 @@ def trace(db: Database, tenant: str, item_id: str) -> Trace:
     now = utcnow()
     with db.read() as conn:
         rows = store.chain(conn, tenant, canonical) if canonical else []
-        if not rows or rows[0].kind is None:
+        if not rows:
             raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
         dependent_rows = store.dependents(conn, tenant, rows[0].id)
-    chain: list[TraceItem] = []
-    for row in rows[1:]:
-        if row.kind is not None:
-            chain.append(_item(row, now))
-        else:
-            chain.append(TraceItem(id=row.id, kind="missing", name=None, status=None))
+    chain = [_item(row, now) for row in rows[1:]]
     last = rows[-1]
     truncated = len(rows) > MAX_LINEAGE_DEPTH
-    if (
-        last.kind is not None
-        and last.source_item_id is not None
-        and last.source_item_type in _EXTERNAL
-        and not truncated
-    ):
-        chain.append(
-            TraceItem(
-                id=last.source_item_id,
-                kind="external",
-                name=last.source_item_type,
-                status=None,
+    if last.source_item_id is not None and not truncated:
+        if last.source_item_type in _EXTERNAL:
+            chain.append(
+                TraceItem(
+                    id=last.source_item_id,
+                    kind="external",
+                    name=last.source_item_type,
+                    status=None,
+                )
             )
-        )
+        else:  # a vault reference that is not (or no longer) in the vault
+            chain.append(TraceItem(id=last.source_item_id, kind="missing", name=None, status=None))
     children: dict[str, list[Any]] = defaultdict(list)
     for row in dependent_rows:
         children[row.parent].append(row)

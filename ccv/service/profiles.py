@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ccv.domain.definitions import FieldRules, compile_rules
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.lifecycle import Version, pick_as_of
 from ccv.domain.models import Profile
@@ -18,7 +17,6 @@ from ccv.service.convert import asset_model, field_model
 from ccv.service.writes import audit_row
 from ccv.store import items as store
 from ccv.store.database import Database
-from ccv.store.definitions import load_definitions
 
 
 def not_found(tenant: str, customer: str) -> NotFoundError:
@@ -46,7 +44,6 @@ def read_profile(
     conn: Connection,
     tenant: str,
     customer: str,
-    rules: dict[str, FieldRules],
     *,
     as_of: datetime | None = None,
     history: bool = False,
@@ -73,13 +70,13 @@ def read_profile(
         tenant=tenant,
         customer=customer,
         as_of=as_of or now,
-        fields={row.name: field_model(row, rules, reveal_pii, now) for row in field_rows},
+        fields={row.name: field_model(row, reveal_pii, now) for row in field_rows},
         assets=[asset_model(row, analysis, now) for row in asset_rows],
     )
     if history:
         field_history: dict[str, list[Any]] = defaultdict(list)
         for row in versions[ItemKind.FIELD]:
-            field_history[row.name].append(field_model(row, rules, reveal_pii, now))
+            field_history[row.name].append(field_model(row, reveal_pii, now))
         asset_history: dict[str, list[Any]] = defaultdict(list)
         for row in versions[ItemKind.ASSET]:
             asset_history[row.name].append(asset_model(row, analysis, now))
@@ -101,9 +98,8 @@ def get_profile(
     """The profile now (or at `as_of`); a PII reveal is audited in the same transaction."""
     transaction = db.write() if reveal_pii else db.read()
     with transaction as conn:
-        rules = compile_rules(load_definitions(conn, tenant))
         profile = read_profile(
-            conn, tenant, customer, rules, as_of=as_of, history=history, reveal_pii=reveal_pii
+            conn, tenant, customer, as_of=as_of, history=history, reveal_pii=reveal_pii
         )
         if reveal_pii:
             revealed = sorted(

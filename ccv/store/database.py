@@ -17,6 +17,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
+        self._read_engine: Engine | None = None
         self._checked = False
 
     @property
@@ -24,6 +25,17 @@ class Database:
         if self._engine is None:
             self._engine = make_engine(self.url)
         return self._engine
+
+    @property
+    def read_engine(self) -> Engine:
+        """PostgreSQL reads run in autocommit: every statement sees committed data (as READ
+        COMMITTED would) without a BEGIN and COMMIT round trip each."""
+        if self._read_engine is None:
+            if self.engine.dialect.name == "postgresql":
+                self._read_engine = make_engine(self.url, autocommit=True)
+            else:
+                self._read_engine = self.engine
+        return self._read_engine
 
     @property
     def dialect(self) -> str:
@@ -37,8 +49,9 @@ class Database:
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
         self.check_schema()
+        engine = self.engine if write else self.read_engine
         try:
-            with self.engine.connect() as conn:
+            with engine.connect() as conn:
                 if write:
                     conn = conn.execution_options(ccv_write=True)
                 with conn.begin():
@@ -73,6 +86,9 @@ class Database:
             raise backend_error(exc, self.url) from exc
 
     def dispose(self) -> None:
+        if self._read_engine is not None and self._read_engine is not self._engine:
+            self._read_engine.dispose()
+        self._read_engine = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

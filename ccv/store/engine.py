@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
@@ -14,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from ccv.errors import BackendError, SchemaOutdatedError
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, autocommit: bool = False) -> Engine:
     """An engine tuned for the dialect; SQLite gets WAL and explicit write transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -40,12 +41,25 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
+        isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
         pool_size=5,
         max_overflow=5,
-        connect_args={"connect_timeout": 5, "application_name": "ccv"},
+        # JIT compilation costs hundreds of milliseconds on the recursive lineage queries, whose
+        # row estimates are huge, and buys nothing on ccv's short indexed statements.
+        connect_args={"connect_timeout": 5, "application_name": "ccv", "options": "-c jit=off"},
     )
+
+    @event.listens_for(engine, "connect")
+    def _json(dbapi_conn: Any, _record: Any) -> None:
+        # orjson parses JSONB several times faster than the standard library; per connection,
+        # so an application embedding ccv keeps its own psycopg settings.
+        from psycopg.types.json import set_json_loads
+
+        set_json_loads(orjson.loads, dbapi_conn)
+
+    return engine
 
 
 def describe_url(url: str) -> str:

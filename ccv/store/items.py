@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.lifecycle import Version
-from ccv.store.tables import assets, audit_events, fields, profiles
+from ccv.store.tables import assets, audit_events, field_definitions, fields, profiles
 
 CHUNK = 500
 TABLES: dict[ItemKind, Table] = {ItemKind.FIELD: fields, ItemKind.ASSET: assets}
@@ -51,33 +51,63 @@ def in_chunks(conn: Connection, column: Any, values: Iterable[str]) -> Iterator[
             yield column.in_(part)
 
 
+def _readable(kind: ItemKind) -> Any:
+    """SELECT of an item table; fields carry `is_pii`, true when any agent's definition says so,
+    read in the same statement so masking never works from a stale schema."""
+    table = TABLES[kind]
+    if kind is not ItemKind.FIELD:
+        return select(table)
+    pii = (
+        exists()
+        .where(
+            field_definitions.c.tenant == table.c.tenant,
+            field_definitions.c.name == table.c.name,
+            field_definitions.c.is_pii.is_(True),
+        )
+        .label("is_pii")
+    )
+    return select(table, pii)
+
+
+def _current_statement(kind: ItemKind) -> Any:
+    table = TABLES[kind]
+    return (
+        _readable(kind)
+        .where(
+            table.c.tenant == bindparam("tenant"),
+            table.c.customer == bindparam("customer"),
+            table.c.status == Status.ACTIVE.value,
+            or_(table.c.expires_at.is_(None), table.c.expires_at > bindparam("now")),
+        )
+        .order_by(table.c.name)
+    )
+
+
+def _history_statement(kind: ItemKind) -> Any:
+    table = TABLES[kind]
+    return (
+        _readable(kind)
+        .where(table.c.tenant == bindparam("tenant"), table.c.customer == bindparam("customer"))
+        .order_by(table.c.name, table.c.collected_at.desc(), table.c.id.desc())
+    )
+
+
+# Built once: the hot read path then costs SQLAlchemy a cache lookup, not a statement build.
+_CURRENT = {kind: _current_statement(kind) for kind in ItemKind}
+_HISTORY = {kind: _history_statement(kind) for kind in ItemKind}
+
+
 def current_items(
     conn: Connection, kind: ItemKind, tenant: str, customer: str, now: datetime
 ) -> list[Row[Any]]:
     """Active versions not expired at `now` (TTL enforced on read)."""
-    table = TABLES[kind]
-    query = (
-        select(table)
-        .where(
-            table.c.tenant == tenant,
-            table.c.customer == customer,
-            table.c.status == Status.ACTIVE.value,
-            or_(table.c.expires_at.is_(None), table.c.expires_at > now),
-        )
-        .order_by(table.c.name)
-    )
-    return list(conn.execute(query))
+    params = {"tenant": tenant, "customer": customer, "now": now}
+    return list(conn.execute(_CURRENT[kind], params))
 
 
 def all_versions(conn: Connection, kind: ItemKind, tenant: str, customer: str) -> list[Row[Any]]:
     """Every stored version of the customer's items, newest first per name."""
-    table = TABLES[kind]
-    query = (
-        select(table)
-        .where(table.c.tenant == tenant, table.c.customer == customer)
-        .order_by(table.c.name, table.c.collected_at.desc(), table.c.id.desc())
-    )
-    return list(conn.execute(query))
+    return list(conn.execute(_HISTORY[kind], {"tenant": tenant, "customer": customer}))
 
 
 def customer_exists(conn: Connection, tenant: str, customer: str) -> bool:

@@ -1,4 +1,7 @@
-"""Lineage walks as recursive CTEs over fields and assets, one query each way."""
+"""Lineage walks as recursive CTEs over fields and assets, one query each way.
+
+Each step carries the columns the trace shows, so nothing is joined again afterwards.
+"""
 
 from __future__ import annotations
 
@@ -9,57 +12,64 @@ from sqlalchemy import Connection, Row, text
 from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
 from ccv.store.tables import UTCDateTime
 
-# Fields and assets share one id space per tenant (import refuses an id used by the other kind).
-_ITEMS = """
-    SELECT tenant, id, 'field' AS kind, name, status, customer, source_item_id, source_item_type,
-           expires_at, collected_at
-    FROM fields
-    UNION ALL
-    SELECT tenant, id, 'asset' AS kind, name, status, customer, source_item_id, source_item_type,
-           expires_at, collected_at
-    FROM assets
-"""
+_COLUMNS = "id, name, status, customer, source_item_id, source_item_type, expires_at, collected_at"
 
+# Up: one primary-key probe per step in each table; fields and assets share one id space per
+# tenant (import refuses an id used by the other kind).
 _CHAIN = text(
     f"""
-    WITH RECURSIVE chain(id, depth) AS (
-        SELECT CAST(:item_id AS VARCHAR(256)), 0
+    WITH RECURSIVE chain(depth, kind, {_COLUMNS}) AS (
+        SELECT 0, 'field', {_COLUMNS} FROM fields WHERE tenant = :tenant AND id = :item_id
         UNION ALL
-        SELECT i.source_item_id, c.depth + 1
-        FROM chain c JOIN ({_ITEMS}) i ON i.tenant = :tenant AND i.id = c.id
-        WHERE i.source_item_id IS NOT NULL AND c.depth < :max_depth
-          AND (i.source_item_type IS NULL
-               OR i.source_item_type IN ('profile_field', 'profile_asset'))
+        SELECT 0, 'asset', {_COLUMNS} FROM assets WHERE tenant = :tenant AND id = :item_id
+        UNION ALL
+        SELECT c.depth + 1,
+               CASE WHEN f.id IS NOT NULL THEN 'field' ELSE 'asset' END,
+               COALESCE(f.id, a.id), COALESCE(f.name, a.name), COALESCE(f.status, a.status),
+               COALESCE(f.customer, a.customer),
+               CASE WHEN f.id IS NOT NULL THEN f.source_item_id ELSE a.source_item_id END,
+               CASE WHEN f.id IS NOT NULL THEN f.source_item_type ELSE a.source_item_type END,
+               CASE WHEN f.id IS NOT NULL THEN f.expires_at ELSE a.expires_at END,
+               COALESCE(f.collected_at, a.collected_at)
+        FROM chain c
+        LEFT JOIN fields f ON f.tenant = :tenant AND f.id = c.source_item_id
+        LEFT JOIN assets a ON a.tenant = :tenant AND a.id = c.source_item_id
+        WHERE c.depth < :max_depth
+          AND (f.id IS NOT NULL OR a.id IS NOT NULL)
+          AND (c.source_item_type IS NULL
+               OR c.source_item_type IN ('profile_field', 'profile_asset'))
     )
-    SELECT c.depth, c.id, i.kind, i.name, i.status, i.customer, i.source_item_id,
-           i.source_item_type, i.expires_at
-    FROM chain c LEFT JOIN ({_ITEMS}) i ON i.tenant = :tenant AND i.id = c.id
-    ORDER BY c.depth
+    SELECT depth, kind, {_COLUMNS} FROM chain ORDER BY depth
     """
-).columns(expires_at=UTCDateTime())
+).columns(expires_at=UTCDateTime(), collected_at=UTCDateTime())
 
+_ITEMS = f"""
+    SELECT tenant, 'field' AS kind, {_COLUMNS} FROM fields
+    UNION ALL
+    SELECT tenant, 'asset' AS kind, {_COLUMNS} FROM assets
+"""
+
+# Down: an item's dependents by the lineage index (tenant, source_item_id).
 _DEPENDENTS = text(
     f"""
-    WITH RECURSIVE deps(id, parent, depth) AS (
-        SELECT i.id, i.source_item_id, 1
+    WITH RECURSIVE deps(depth, parent, kind, {_COLUMNS}) AS (
+        SELECT 1, i.source_item_id, i.kind, i.id, i.name, i.status, i.customer,
+               i.source_item_id, i.source_item_type, i.expires_at, i.collected_at
         FROM ({_ITEMS}) i
         WHERE i.tenant = :tenant AND i.source_item_id = :item_id
         UNION ALL
-        SELECT i.id, i.source_item_id, d.depth + 1
+        SELECT d.depth + 1, i.source_item_id, i.kind, i.id, i.name, i.status, i.customer,
+               i.source_item_id, i.source_item_type, i.expires_at, i.collected_at
         FROM deps d JOIN ({_ITEMS}) i ON i.tenant = :tenant AND i.source_item_id = d.id
         WHERE d.depth < :max_depth
     )
-    SELECT d.depth, d.id, d.parent, i.kind, i.name, i.status, i.customer, i.source_item_id,
-           i.source_item_type, i.expires_at
-    FROM deps d
-    JOIN ({_ITEMS}) i ON i.tenant = :tenant AND i.id = d.id
-    ORDER BY d.depth, i.collected_at, d.id
+    SELECT depth, parent, kind, {_COLUMNS} FROM deps ORDER BY depth, collected_at, id
     """
-).columns(expires_at=UTCDateTime())
+).columns(expires_at=UTCDateTime(), collected_at=UTCDateTime())
 
 
 def chain(conn: Connection, tenant: str, item_id: str) -> list[Row[Any]]:
-    """The item (depth 0) and its sources up to the root; a missing id has kind NULL."""
+    """The item (depth 0) and the stored items it derives from, up to the root."""
     params = {"tenant": tenant, "item_id": item_id, "max_depth": MAX_LINEAGE_DEPTH}
     return list(conn.execute(_CHAIN, params))
 
