@@ -89,11 +89,12 @@ def main_options(
 
 
 def _register() -> None:
-    from ccv.cli import db, profile, schema
+    from ccv.cli import db, profile, requirements, schema
 
     app.add_typer(db.app, name="db")
     app.add_typer(schema.app, name="schema")
     app.add_typer(profile.app, name="profile")
+    app.add_typer(requirements.app, name="requirements")
 
 
 _register()

@@ -1,0 +1,124 @@
+"""`ccv requirements`: scenario requirement files. `validate` needs no database (a CI gate)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from ccv.cli.state import print_json, stderr, stdout
+from ccv.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ccv.domain.models import Finding
+    from ccv.service.requirements import RequirementsValidation
+
+app = typer.Typer(
+    help="Scenario requirement files (one YAML file per scenario).", no_args_is_help=True
+)
+
+
+class OutputFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    GITHUB = "github"
+
+
+@app.command("validate")
+def validate(
+    paths: list[Path] = typer.Argument(
+        ..., help="Requirement and schema YAML files, or directories to search recursively."
+    ),
+    schema: list[Path] | None = typer.Option(
+        None, "--schema", help="A schema file (or directory) to check against; repeatable."
+    ),
+    output: OutputFormat = typer.Option(
+        OutputFormat.TEXT, "--format", help="text, json, or github (Actions annotations)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Same as --format json."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+) -> None:
+    """Check requirement files against their agents' schemas, without a database.
+
+    Exit 1 on errors, and on warnings with --strict.
+
+    Example: ccv requirements validate requirements/ --schema schemas/ --format github
+    """
+    if json_output:
+        if output is OutputFormat.GITHUB:
+            raise UsageError("--json and --format github cannot be combined")
+        output = OutputFormat.JSON
+    from ccv.service.requirements import validate_requirements
+
+    result = validate_requirements(paths, schema or [])
+    if output is OutputFormat.JSON:
+        print_json(result)
+    elif output is OutputFormat.GITHUB:
+        _github(result)
+    else:
+        _text(stdout(), result)
+    if result.failed(strict):
+        raise typer.Exit(1)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _summary(result: RequirementsValidation) -> str:
+    return (
+        f"{_plural(result.files, 'file')} checked: {_plural(len(result.errors), 'error')}, "
+        f"{_plural(len(result.warnings), 'warning')}"
+    )
+
+
+def _text(console: Console, result: RequirementsValidation) -> None:
+    from rich.markup import escape
+
+    by_file: dict[str, list[tuple[str, Finding]]] = {}
+    for severity, findings in (("error", result.errors), ("warning", result.warnings)):
+        for finding in findings:
+            by_file.setdefault(finding.file, []).append((severity, finding))
+    for file in sorted(by_file):
+        console.print(f"[bold]{escape(file)}[/]", soft_wrap=True)
+        rows = sorted(by_file[file], key=lambda row: (row[1].line, row[1].column))
+        for severity, finding in rows:
+            style = "red" if severity == "error" else "yellow"
+            where = f"{finding.line}:{finding.column}"
+            console.print(
+                f"  {where:<8} [{style}]{severity:<7}[/] {finding.code:<22} "
+                f"{escape(finding.message)}",
+                soft_wrap=True,
+                highlight=False,
+            )
+    style = "red" if result.errors else "yellow" if result.warnings else "green"
+    console.print(f"[{style}]{_summary(result)}[/]", highlight=False)
+
+
+def _escape_data(text: str) -> str:
+    # GitHub Actions workflow-command escaping (as in @actions/core).
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _github(result: RequirementsValidation) -> None:
+    lines = []
+    for command, findings in (("error", result.errors), ("warning", result.warnings)):
+        for f in findings:
+            lines.append(
+                f"::{command} file={_escape_property(f.file)},line={f.line},col={f.column},"
+                f"title={_escape_property(f.code)}::{_escape_data(f.message)}"
+            )
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+    # Annotations alone on stdout; the summary goes to the log through stderr.
+    stderr().print(_summary(result), highlight=False)

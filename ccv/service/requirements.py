@@ -1,0 +1,248 @@
+"""Requirements capability: check requirement files and the schema files they rely on, with
+no database (the CI gate), and hand the parsed scenarios to whoever stores them.
+
+Only the domain layer is imported here: validating never loads SQLAlchemy or opens a database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import Field as ModelField
+
+from ccv.domain.models import Finding
+from ccv.domain.requirements_file import (
+    DUPLICATE_KEY,
+    DUPLICATE_SCENARIO,
+    INVALID_FILE,
+    YAML_SYNTAX,
+    AgentSchema,
+    ScenarioFile,
+    parse_requirements,
+)
+from ccv.domain.schema_file import parse_schema
+from ccv.domain.yamldoc import YamlDoc, YamlError, parse_yaml
+from ccv.errors import UsageError
+
+YAML_SUFFIXES = (".yaml", ".yml")
+DUPLICATE_AGENT = "duplicate-agent"
+
+
+class RequirementsValidation(BaseModel):
+    """The outcome of `requirements validate` (SPEC §5 JSON shape: files, errors, warnings)."""
+
+    files: int
+    errors: list[Finding]
+    warnings: list[Finding]
+    # For the commands that store what they validated; never part of the JSON output.
+    scenarios: list[ScenarioFile] = ModelField(default_factory=list, exclude=True)
+
+    def failed(self, strict: bool = False) -> bool:
+        return bool(self.errors) or (strict and bool(self.warnings))
+
+
+@dataclass
+class _Source:
+    path: Path
+    explicit: bool  # named on the command line, not found in a directory
+    as_schema: bool  # given with --schema
+
+
+@dataclass
+class _Read:
+    source: _Source
+    kind: str  # "schema" | "requirements" | "broken"
+    doc: YamlDoc | None
+    text: str | None
+    findings: list[Finding]
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    """YAML files under a directory, sorted, skipping hidden files and directories (.git,
+    .venv, .github...), which never hold requirement files and can be large."""
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(YAML_SUFFIXES):
+                yield Path(root) / name
+
+
+def _sources(paths: Sequence[Path], schema_paths: Sequence[Path]) -> list[_Source]:
+    sources: list[_Source] = []
+    seen: set[Path] = set()
+    for as_schema, group in ((True, schema_paths), (False, paths)):
+        for path in group:
+            if path.is_dir():
+                found = [_Source(f, False, as_schema) for f in _walk(path)]
+            elif path.exists():
+                found = [_Source(path, True, as_schema)]
+            else:
+                raise UsageError(f"{path}: no such file or directory")
+            for source in found:
+                key = source.path.resolve()
+                if key not in seen:
+                    seen.add(key)
+                    sources.append(source)
+    return sources
+
+
+def _finding(path: Path, line: int, column: int, code: str, message: str) -> Finding:
+    return Finding(file=str(path), line=line, column=column, code=code, message=message)
+
+
+def _kind(data: Any) -> str | None:
+    """Told apart by content (SPEC §5): `fields` makes a schema file, `requires` (or a
+    `scenario`, so that a file missing its `requires` is still recognised) a requirements file."""
+    if not isinstance(data, dict):
+        return None
+    schema = "fields" in data
+    requirements = "requires" in data or "scenario" in data
+    if schema and requirements:
+        return "both"
+    return "schema" if schema else "requirements" if requirements else None
+
+
+def _read(source: _Source) -> _Read | None:
+    """The file parsed and classified; None for a YAML file found in a directory that is
+    neither a schema nor a requirements file (other YAML may live beside them)."""
+    path = source.path
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        finding = _finding(path, 1, 1, INVALID_FILE, "the file is not UTF-8 text")
+        return _Read(source, "broken", None, None, [finding])
+    except OSError as exc:
+        finding = _finding(path, 1, 1, INVALID_FILE, f"cannot read the file: {exc.strerror}")
+        return _Read(source, "broken", None, None, [finding])
+    try:
+        doc = parse_yaml(text)
+    except YamlError as exc:
+        code = DUPLICATE_KEY if str(exc).startswith("duplicate key") else YAML_SYNTAX
+        finding = _finding(path, exc.line, exc.column, code, str(exc))
+        return _Read(source, "broken", None, text, [finding])
+    if source.explicit and source.as_schema:
+        return _Read(source, "schema", doc, text, [])
+    kind = _kind(doc.data)
+    if kind == "both":
+        finding = _finding(
+            path,
+            *doc.where(),
+            INVALID_FILE,
+            "the file has both fields (a schema) and requires (a requirements file); "
+            "keep one agent's schema and each scenario in files of their own",
+        )
+        return _Read(source, "broken", doc, text, [finding])
+    if kind is None:
+        if not source.explicit:
+            return None
+        finding = _finding(
+            path,
+            *doc.where(),
+            INVALID_FILE,
+            "neither a schema file (top-level fields) nor a requirements file (top-level requires)",
+        )
+        return _Read(source, "broken", doc, text, [finding])
+    return _Read(source, kind, doc, text, [])
+
+
+def _text_key(data: Any, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _schemas(
+    reads: list[_Read], given: Mapping[tuple[str, str], AgentSchema | None]
+) -> tuple[dict[tuple[str, str], AgentSchema | None], list[Finding]]:
+    """Each agent's schema compiled once. An agent whose schema file is invalid maps to None:
+    its requirement files then skip the schema checks instead of drowning in false alarms."""
+    compiled: dict[tuple[str, str], AgentSchema | None] = {}
+    defined_in: dict[tuple[str, str], Path] = {}
+    findings: list[Finding] = []
+    for read in reads:
+        if read.kind != "schema" or read.doc is None:
+            continue
+        definitions, problems = parse_schema(str(read.source.path), read.doc)
+        findings.extend(problems)
+        tenant, agent = _text_key(read.doc.data, "tenant"), _text_key(read.doc.data, "agent")
+        if tenant is None or agent is None:
+            continue
+        key = (tenant, agent)
+        if key in defined_in:
+            findings.append(
+                _finding(
+                    read.source.path,
+                    *read.doc.where("agent"),
+                    DUPLICATE_AGENT,
+                    f"agent {agent} of tenant {tenant} is also defined in {defined_in[key]} "
+                    "(one schema file per agent)",
+                )
+            )
+            continue
+        defined_in[key] = read.source.path
+        compiled[key] = None if problems else AgentSchema(tenant, agent, definitions)
+    return {**given, **compiled}, findings
+
+
+def validate_requirements(
+    paths: Sequence[Path],
+    schema_paths: Sequence[Path] = (),
+    schemas: Mapping[tuple[str, str], AgentSchema | None] | None = None,
+) -> RequirementsValidation:
+    """Check every schema and requirements file under `paths` and `schema_paths`.
+
+    Directories are searched recursively for *.yaml and *.yml; a YAML file found there that is
+    neither kind is skipped, a file named explicitly must be one. `schemas` adds compiled
+    schemas from elsewhere (the database, for `requirements apply`); schema files given here
+    take precedence over them. A path that does not exist is a usage error.
+    """
+    sources = _sources(paths, schema_paths)
+    reads = [read for read in map(_read, sources) if read is not None]
+    if not reads:
+        where = ", ".join(str(p) for p in (*paths, *schema_paths))
+        raise UsageError(f"no schema or requirements files found in {where}")
+    compiled, errors = _schemas(reads, schemas or {})
+    warnings: list[Finding] = []
+    scenarios: list[ScenarioFile] = []
+    owners: dict[tuple[str, str], list[tuple[Path, tuple[int, int]]]] = {}
+    for read in reads:
+        errors.extend(read.findings)
+        if read.kind != "requirements" or read.doc is None:
+            continue
+        check = parse_requirements(str(read.source.path), read.doc, compiled, read.text)
+        errors.extend(check.errors)
+        warnings.extend(check.warnings)
+        if check.scenario is not None:
+            scenarios.append(check.scenario)
+            key = (check.scenario.tenant, check.scenario.scenario)
+            owners.setdefault(key, []).append((read.source.path, check.scenario_at))
+    for (tenant, scenario), files in owners.items():
+        if len(files) < 2:
+            continue
+        for path, (line, column) in files:
+            others = ", ".join(str(other) for other, _ in files if other != path)
+            errors.append(
+                _finding(
+                    path,
+                    line,
+                    column,
+                    DUPLICATE_SCENARIO,
+                    f"scenario '{scenario}' of tenant {tenant} is also defined in {others} "
+                    "(one file per scenario)",
+                )
+            )
+    order = {str(read.source.path): index for index, read in enumerate(reads)}
+
+    def position(finding: Finding) -> tuple[int, int, int, str]:
+        return (order.get(finding.file, len(order)), finding.line, finding.column, finding.code)
+
+    return RequirementsValidation(
+        files=len(reads),
+        errors=sorted(errors, key=position),
+        warnings=sorted(warnings, key=position),
+        scenarios=scenarios,
+    )
