@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from ccv.domain.definitions import FieldRules, compile_rules
+from ccv.domain.definitions import FieldRules
 from ccv.domain.enums import ItemKind, SourceItemType, ValidationMode
 from ccv.domain.identifiers import FIELD_NAME_RE, MAX_FIELD_NAME, is_uuid
 from ccv.domain.lifecycle import find_cycle_members
@@ -33,7 +33,7 @@ from ccv.errors import FindingsError, UsageError
 from ccv.service.writes import NewItem, store_items
 from ccv.store import items as store
 from ccv.store.database import Database
-from ccv.store.definitions import load_definitions
+from ccv.store.definitions import tenant_rules
 
 # Ids of records given without one: a hash of the record as written, in its own namespace.
 RECORD_NAMESPACE = uuid.UUID("6f0e8c1a-5d2b-4c39-9a51-3c1f0d7e2b44")
@@ -326,7 +326,7 @@ def import_tenant(
 
     `fresh_ids` says the ids were just generated, so no stored item can carry them.
     """
-    run = _Run(tenant, compile_rules(load_definitions(conn, tenant)), mode, now, result)
+    run = _Run(tenant, tenant_rules(conn, tenant), mode, now, result)
     accepted: dict[str, Candidate] = {}
     for incoming, record in batch:
         if record.kind is ItemKind.FIELD and not run.check_value(incoming, record):

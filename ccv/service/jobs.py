@@ -19,15 +19,24 @@ from ccv.store.database import Database
 
 
 def _item(kind: ItemKind, row: Any) -> SweepItem:
-    return SweepItem(
-        id=row.id,
+    """A swept item from (id, customer, name, status, expires_at, source_item_id).
+
+    Built without re-validation: the values come straight from ccv's own tables, and a large
+    sweep lists tens of thousands of them.
+    """
+    item_id, customer, name, status, expires_at, source_item_id = row
+    return SweepItem.model_construct(
+        id=item_id,
         kind=kind,
-        customer=row.customer,
-        name=row.name,
-        status=Status(row.status),
-        expires_at=row.expires_at,
-        source_item_id=getattr(row, "source_item_id", None),
+        customer=customer,
+        name=name,
+        status=_STATUS[status],
+        expires_at=expires_at,
+        source_item_id=source_item_id,
     )
+
+
+_STATUS = {status.value: status for status in Status}
 
 
 def resolve_tenants(db: Database, tenants: Sequence[str] | None, all_tenants: bool) -> list[str]:

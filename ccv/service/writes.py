@@ -122,33 +122,46 @@ def store_items(
                 item.row["superseded_at"] = now if superseded_by else None
                 rows.append(item.row)
         # Displace first: the partial unique index allows one active version at a time.
-        store.set_status(
-            conn,
-            kind,
-            tenant,
-            dict.fromkeys(displaced, Status.SUPERSEDED),
-            now,
-            superseded_by=displaced,
-        )
-        store.insert_audit(
-            conn,
-            [
-                audit_row(
-                    tenant,
-                    customer,
-                    old_id,
-                    kind,
-                    name,
-                    "status_change",
-                    actor,
-                    now,
-                    from_status=old_status.value,
-                    to_status=Status.SUPERSEDED.value,
-                    details={"superseded_by_id": displaced[old_id]},
-                )
-                for old_id, (old_status, customer, name) in displaced_from.items()
-            ],
-        )
+        if displaced and conn.dialect.name == "postgresql":
+            store.supersede_logged(
+                conn,
+                kind,
+                tenant,
+                {
+                    old_id: (displaced[old_id], status)
+                    for old_id, (status, _, _) in displaced_from.items()
+                },
+                now,
+                actor,
+            )
+        elif displaced:
+            store.set_status(
+                conn,
+                kind,
+                tenant,
+                dict.fromkeys(displaced, Status.SUPERSEDED),
+                now,
+                superseded_by=displaced,
+            )
+            store.insert_audit(
+                conn,
+                [
+                    audit_row(
+                        tenant,
+                        customer,
+                        old_id,
+                        kind,
+                        name,
+                        "status_change",
+                        actor,
+                        now,
+                        from_status=old_status.value,
+                        to_status=Status.SUPERSEDED.value,
+                        details={"superseded_by_id": displaced[old_id]},
+                    )
+                    for old_id, (old_status, customer, name) in displaced_from.items()
+                ],
+            )
         outcome.superseded += len(displaced)
         store.insert_items(conn, kind, rows)
         outcome.inserted += len(rows)

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
+from ccv.domain.definitions import FieldRules, compile_rules
 from ccv.domain.models import FieldDefinition
 from ccv.store.tables import field_definitions as defs
 
@@ -99,3 +100,31 @@ def replace_agent(
             )
         )
     return created, updated, unchanged, len(stored)
+
+
+def fingerprint(conn: Connection, tenant: str) -> tuple[int, Any]:
+    """Changes whenever the tenant's definitions do (a row added, removed or updated)."""
+    row = conn.execute(
+        select(func.count(), func.max(defs.c.updated_at)).where(defs.c.tenant == tenant)
+    ).one()
+    return int(row[0]), row[1]
+
+
+_RULES: dict[tuple[str, str], tuple[tuple[int, Any], dict[str, FieldRules]]] = {}
+
+
+def tenant_rules(conn: Connection, tenant: str) -> dict[str, FieldRules]:
+    """The tenant's compiled field rules, recompiled only when its definitions changed.
+
+    The fingerprint query keeps every process exact without loading the definitions each time.
+    """
+    key = (str(conn.engine.url), tenant)
+    current = fingerprint(conn, tenant)
+    cached = _RULES.get(key)
+    if cached is not None and cached[0] == current:
+        return cached[1]
+    rules = compile_rules(load_definitions(conn, tenant))
+    if len(_RULES) > 1024:
+        _RULES.clear()
+    _RULES[key] = (current, rules)
+    return rules

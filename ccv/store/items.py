@@ -17,7 +17,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     exists,
-    func,
     or_,
     select,
     text,
@@ -240,37 +239,82 @@ _PG_UPSERT_PROFILES = text(
 def version_heads(
     conn: Connection, kind: ItemKind, tenant: str, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], list[Version]]:
-    """Per (customer, name): every stored version not superseded, plus the newest of any status."""
+    """Per (customer, name): every stored version not superseded, plus the newest of any status.
+
+    A plain range scan of the profile index; the reduction happens here, which keeps the
+    statement cheap to plan and the same for one key or thousands.
+    """
     table = TABLES[kind]
     wanted = set(keys)
     result: dict[tuple[str, str], list[Version]] = defaultdict(list)
     if not wanted:
         return result
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=(table.c.customer, table.c.name),
-            order_by=(table.c.collected_at.desc(), table.c.id.desc()),
-        )
-        .label("rank")
-    )
     names = sorted({name for _, name in wanted})
-    # By customer, not by (customer, name) pair: far fewer, simpler index range scans.
+    newest: dict[tuple[str, str], Version] = {}
     for clause in in_chunks(conn, table.c.customer, (customer for customer, _ in wanted)):
-        inner = (
-            select(table.c.customer, table.c.name, table.c.id, table.c.collected_at, table.c.status)
-            .add_columns(rank)
-            .where(table.c.tenant == tenant, clause, table.c.name.in_(names))
-            .subquery()
-        )
-        query = select(inner).where(
-            or_(inner.c.rank == 1, inner.c.status != Status.SUPERSEDED.value)
-        )
-        for row in conn.execute(query):
-            key = (row.customer, row.name)
-            if key in wanted:
-                result[key].append(Version(row.id, row.collected_at, Status(row.status)))
+        query = select(
+            table.c.customer, table.c.name, table.c.id, table.c.collected_at, table.c.status
+        ).where(table.c.tenant == tenant, clause, table.c.name.in_(names))
+        for customer, name, item_id, collected_at, status in conn.execute(query):
+            key = (customer, name)
+            if key not in wanted:
+                continue
+            version = Version(item_id, collected_at, Status(status))
+            if version.status is not Status.SUPERSEDED:
+                result[key].append(version)
+            best = newest.get(key)
+            if best is None or version.key > best.key:
+                newest[key] = version
+    for key, version in newest.items():
+        if version.status is Status.SUPERSEDED:
+            result[key].append(version)
     return result
+
+
+_PG_SUPERSEDE = """
+WITH moves AS (
+    SELECT * FROM unnest(
+        CAST(:old_ids AS VARCHAR[]), CAST(:new_ids AS VARCHAR[]), CAST(:old_statuses AS VARCHAR[])
+    ) AS m(old_id, new_id, old_status)
+), changed AS (
+    UPDATE {table} AS t
+    SET status = 'superseded', superseded_by_id = m.new_id, superseded_at = :now,
+        updated_at = :now
+    FROM moves m
+    WHERE t.tenant = :tenant AND t.id = m.old_id
+    RETURNING t.id, t.customer, t.name, m.new_id, m.old_status
+)
+INSERT INTO audit_events
+    (tenant, customer, item_id, item_kind, item_name, event, from_status, to_status, actor, at,
+     details)
+SELECT :tenant, customer, id, :kind, name, 'status_change', old_status, 'superseded', :actor,
+       :now, jsonb_build_object('superseded_by_id', new_id)
+FROM changed
+"""
+
+
+def supersede_logged(
+    conn: Connection,
+    kind: ItemKind,
+    tenant: str,
+    moves: Mapping[str, tuple[str, Status]],
+    now: datetime,
+    actor: str,
+) -> None:
+    """PostgreSQL: supersede `old id -> (new id, old status)` and audit it in one statement."""
+    old_ids = list(moves)
+    conn.execute(
+        text(_PG_SUPERSEDE.format(table=TABLES[kind].name)),
+        {
+            "old_ids": old_ids,
+            "new_ids": [moves[i][0] for i in old_ids],
+            "old_statuses": [moves[i][1].value for i in old_ids],
+            "tenant": tenant,
+            "kind": kind.value,
+            "actor": actor,
+            "now": now,
+        },
+    )
 
 
 def status_of(

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, exists, or_, select, text, update
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.store.items import TABLES
-from ccv.store.tables import assets, audit_events, fields, profiles
+from ccv.store.tables import UTCDateTime, assets, audit_events, fields, profiles
 
 _SWEEPABLE = (Status.ACTIVE.value, Status.ORPHANED.value)
 
@@ -29,12 +29,22 @@ def _expiring(kind: ItemKind, tenant: str, now: datetime) -> Any:
     )
 
 
+def _listed(table: Any) -> Any:
+    """The columns every sweep reports, in the order `SweepItem` is built from."""
+    return select(
+        table.c.id,
+        table.c.customer,
+        table.c.name,
+        table.c.status,
+        table.c.expires_at,
+        table.c.source_item_id,
+    )
+
+
 def expiring(conn: Connection, kind: ItemKind, tenant: str, now: datetime) -> list[Any]:
     table = TABLES[kind]
     query = (
-        select(table.c.id, table.c.customer, table.c.name, table.c.status, table.c.expires_at)
-        .where(_expiring(kind, tenant, now))
-        .order_by(table.c.expires_at, table.c.id)
+        _listed(table).where(_expiring(kind, tenant, now)).order_by(table.c.expires_at, table.c.id)
     )
     return list(conn.execute(query))
 
@@ -58,7 +68,7 @@ WITH batch AS (
 ), changed AS (
     UPDATE {table} AS t SET status = 'expired', updated_at = :now
     FROM batch b WHERE t.tenant = b.tenant AND t.id = b.id
-    RETURNING t.id, t.customer, t.name, t.expires_at, b.status AS old_status
+    RETURNING t.id, t.customer, t.name, t.expires_at, t.source_item_id, b.status AS old_status
 ), logged AS (
     INSERT INTO audit_events
         (tenant, customer, item_id, item_kind, item_name, event, from_status, to_status,
@@ -67,7 +77,7 @@ WITH batch AS (
            :actor, :now, CAST(:details AS JSONB)
     FROM changed
 )
-SELECT id, customer, name, old_status AS status, expires_at FROM changed
+SELECT id, customer, name, old_status AS status, expires_at, source_item_id FROM changed
 """
 
 
@@ -81,7 +91,6 @@ def expire_batch(
     """
     table = TABLES[kind]
     if conn.dialect.name == "postgresql":
-        statement = text(_PG_EXPIRE.format(table=table.name))
         params = {
             "tenant": tenant,
             "now": now,
@@ -90,10 +99,11 @@ def expire_batch(
             "actor": actor,
             "details": '{"reason": "expires_at"}',
         }
-        return list(conn.execute(statement, params))
+        typed = text(_PG_EXPIRE.format(table=table.name)).columns(expires_at=UTCDateTime())
+        return list(conn.execute(typed, params))
     rows = list(
         conn.execute(
-            select(table.c.id, table.c.customer, table.c.name, table.c.status, table.c.expires_at)
+            _listed(table)
             .where(_expiring(kind, tenant, now))
             .order_by(table.c.expires_at, table.c.id)
             .limit(limit)
@@ -166,18 +176,7 @@ def orphan_candidates(
     conn: Connection, kind: ItemKind, tenant: str, limit: int | None = None
 ) -> list[Any]:
     table = TABLES[kind]
-    query = (
-        select(
-            table.c.id,
-            table.c.customer,
-            table.c.name,
-            table.c.status,
-            table.c.source_item_id,
-            table.c.expires_at,
-        )
-        .where(_dangling(kind, tenant))
-        .order_by(table.c.collected_at, table.c.id)
-    )
+    query = _listed(table).where(_dangling(kind, tenant)).order_by(table.c.collected_at, table.c.id)
     if limit is not None:
         query = query.limit(limit)
         if conn.dialect.name == "postgresql":
