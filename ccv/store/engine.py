@@ -55,9 +55,10 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
     def _json(dbapi_conn: Any, _record: Any) -> None:
         # orjson parses JSONB several times faster than the standard library; per connection,
         # so an application embedding ccv keeps its own psycopg settings.
-        from psycopg.types.json import set_json_loads
+        from psycopg.types.json import set_json_dumps, set_json_loads
 
         set_json_loads(orjson.loads, dbapi_conn)
+        set_json_dumps(orjson.dumps, dbapi_conn)
 
     return engine
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     JSON,
     Connection,
@@ -380,62 +379,26 @@ def insert_items(conn: Connection, kind: ItemKind, rows: Sequence[dict[str, Any]
     if conn.dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
         conn.execute(table.insert(), list(rows))
         return
+    from psycopg.types.json import Jsonb
+
     columns = [column.name for column in table.columns]
-    pairs: list[tuple[str, Callable[[Any], str]]] = [
-        (
-            column.name,
-            _copy_json
-            if column.type._type_affinity is JSON
-            else _COPY_ENCODERS.get(type(column.type).__name__, _copy_text),
-        )
-        for column in table.columns
-    ]
+    json_columns = {c.name for c in table.columns if c.type._type_affinity is JSON}
+    plain = [(i, name) for i, name in enumerate(columns) if name not in json_columns]
+    wrapped = [(i, name) for i, name in enumerate(columns) if name in json_columns]
     driver = conn.connection.driver_connection
     assert driver is not None
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        buffer: list[str] = []
+        # psycopg formats rows in C; JSON is serialised by orjson (see make_engine).
+        template: list[Any] = [None] * len(columns)
         for row in rows:
-            buffer.append(
-                "\t".join(
-                    "\\N" if (value := row.get(name)) is None else encode(value)
-                    for name, encode in pairs
-                )
-            )
-            if len(buffer) >= 5000:
-                copy.write("\n".join(buffer) + "\n")
-                buffer.clear()
-        if buffer:
-            copy.write("\n".join(buffer) + "\n")
-
-
-# COPY text format: backslash, tab, newline and carriage return are escaped; NULL is \N.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: Any) -> str:
-    return str(value).translate(_COPY_ESCAPES)
-
-
-def _copy_json(value: Any) -> str:
-    return orjson.dumps(value).decode().translate(_COPY_ESCAPES)
-
-
-def _copy_bool(value: Any) -> str:
-    return "t" if value else "f"
-
-
-def _copy_time(value: Any) -> str:
-    return str(value.isoformat())
-
-
-_COPY_ENCODERS: dict[str, Callable[[Any], str]] = {
-    "Boolean": _copy_bool,
-    "UTCDateTime": _copy_time,
-    "Float": repr,
-    "BigInteger": str,
-    "Integer": str,
-}
+            values = template.copy()
+            for i, name in plain:
+                values[i] = row.get(name)
+            for i, name in wrapped:
+                value = row.get(name)
+                values[i] = None if value is None else Jsonb(value)
+            copy.write_row(values)
 
 
 def insert_audit(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
