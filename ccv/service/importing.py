@@ -328,7 +328,9 @@ def import_tenant(
 
     `fresh_ids` says the ids were just generated, so no stored item can carry them.
     """
-    run = _Run(tenant, tenant_rules(conn, tenant), mode, now, result)
+    # Lock the customers' profile rows first: the same round trip brings the schema fingerprint.
+    known = store.upsert_and_lock_profiles(conn, tenant, {r.customer for _, r in batch}, now)
+    run = _Run(tenant, tenant_rules(conn, tenant, known), mode, now, result)
     accepted: dict[str, Candidate] = {}
     for incoming, record in batch:
         if record.kind is ItemKind.FIELD and not run.check_value(incoming, record):
@@ -376,7 +378,7 @@ def import_tenant(
         )
         for c in accepted.values()
     ]
-    outcome = store_items(conn, tenant, new, now, actor)
+    outcome = store_items(conn, tenant, new, now, actor, locked=True)
     result.inserted += outcome.inserted
     result.superseded += outcome.superseded
     return outcome.rows

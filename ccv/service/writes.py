@@ -66,13 +66,23 @@ def audit_row(
 
 
 def store_items(
-    conn: Connection, tenant: str, new: Sequence[NewItem], now: datetime, actor: str
+    conn: Connection,
+    tenant: str,
+    new: Sequence[NewItem],
+    now: datetime,
+    actor: str,
+    *,
+    locked: bool = False,
 ) -> StoreOutcome:
-    """Insert new versions, superseding older ones per (customer, name) by `collected_at`."""
+    """Insert new versions, superseding older ones per (customer, name) by `collected_at`.
+
+    `locked` says the caller already holds the customers' profile locks in this transaction.
+    """
     outcome = StoreOutcome()
     if not new:
         return outcome
-    store.upsert_and_lock_profiles(conn, tenant, {item.customer for item in new}, now)
+    if not locked:
+        store.upsert_and_lock_profiles(conn, tenant, {item.customer for item in new}, now)
     for kind in (ItemKind.FIELD, ItemKind.ASSET):
         batch = [item for item in new if item.kind is kind]
         if not batch:
@@ -122,19 +132,17 @@ def store_items(
                 item.row["superseded_at"] = now if superseded_by else None
                 rows.append(item.row)
         # Displace first: the partial unique index allows one active version at a time.
-        if displaced and conn.dialect.name == "postgresql":
-            store.supersede_logged(
-                conn,
-                kind,
-                tenant,
-                {
-                    old_id: (displaced[old_id], status)
-                    for old_id, (status, _, _) in displaced_from.items()
-                },
-                now,
-                actor,
-            )
-        elif displaced:
+        if conn.dialect.name == "postgresql":
+            moves = {
+                old_id: (displaced[old_id], status)
+                for old_id, (status, _, _) in displaced_from.items()
+            }
+            store.supersede_and_insert(conn, kind, tenant, moves, rows, now, actor)
+            outcome.superseded += len(displaced)
+            outcome.inserted += len(rows)
+            outcome.rows.extend(rows)
+            continue
+        if displaced:
             store.set_status(
                 conn,
                 kind,

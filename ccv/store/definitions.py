@@ -113,13 +113,16 @@ def fingerprint(conn: Connection, tenant: str) -> tuple[int, Any]:
 _RULES: dict[tuple[str, str], tuple[tuple[int, Any], dict[str, FieldRules]]] = {}
 
 
-def tenant_rules(conn: Connection, tenant: str) -> dict[str, FieldRules]:
+def tenant_rules(
+    conn: Connection, tenant: str, known: tuple[int, Any] | None = None
+) -> dict[str, FieldRules]:
     """The tenant's compiled field rules, recompiled only when its definitions changed.
 
-    The fingerprint query keeps every process exact without loading the definitions each time.
+    The fingerprint (queried here unless a caller fetched it in another statement of the same
+    transaction) keeps every process exact without loading the definitions each time.
     """
     key = (str(conn.engine.url), tenant)
-    current = fingerprint(conn, tenant)
+    current = known if known is not None else fingerprint(conn, tenant)
     cached = _RULES.get(key)
     if cached is not None and cached[0] == current:
         return cached[1]

@@ -26,7 +26,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.lifecycle import Version
-from ccv.store.tables import assets, audit_events, field_definitions, fields, profiles
+from ccv.store.tables import (
+    UTCDateTime,
+    assets,
+    audit_events,
+    field_definitions,
+    fields,
+    profiles,
+)
 
 CHUNK = 500
 TABLES: dict[ItemKind, Table] = {ItemKind.FIELD: fields, ItemKind.ASSET: assets}
@@ -197,22 +204,27 @@ def source_edges(conn: Connection, tenant: str, ids: Iterable[str]) -> dict[str,
 
 def upsert_and_lock_profiles(
     conn: Connection, tenant: str, customers: Iterable[str], now: datetime
-) -> None:
+) -> tuple[int, Any] | None:
     """Make sure each profile row exists and hold its row lock until the transaction ends.
 
     `INSERT ... ON CONFLICT DO UPDATE` takes the row lock in the same statement, in sorted order
     (no deadlocks between batches), so concurrent writers of one customer serialise on
     PostgreSQL and the supersession decision never races. SQLite write transactions are
     already exclusive.
+
+    On PostgreSQL the same round trip returns the tenant's definitions fingerprint (see
+    `ccv.store.definitions.fingerprint`); on SQLite it returns None.
     """
     ordered = sorted(set(customers))
     if conn.dialect.name == "postgresql":
         # One statement with an array parameter: no huge VALUES list to compile.
+        found: tuple[int, Any] | None = None
         for part in chunks(ordered, 20000):
-            conn.execute(
+            row = conn.execute(
                 _PG_UPSERT_PROFILES, {"tenant": tenant, "customers": list(part), "now": now}
-            )
-        return
+            ).one()
+            found = (int(row[0]), row[1])
+        return found
     for part in chunks(ordered, 1000):
         rows = [
             {"tenant": tenant, "customer": c, "created_at": now, "updated_at": now} for c in part
@@ -223,16 +235,23 @@ def upsert_and_lock_profiles(
             set_={"updated_at": statement.excluded.updated_at},
         )
         conn.execute(statement)
+    return None
 
 
 _PG_UPSERT_PROFILES = text(
     """
-    INSERT INTO profiles (tenant, customer, created_at, updated_at)
-    SELECT :tenant, customer, :now, :now FROM unnest(CAST(:customers AS VARCHAR[])) AS customer
-    ORDER BY customer
-    ON CONFLICT (tenant, customer) DO UPDATE SET updated_at = EXCLUDED.updated_at
+    WITH locked AS (
+        INSERT INTO profiles (tenant, customer, created_at, updated_at)
+        SELECT :tenant, customer, :now, :now
+        FROM unnest(CAST(:customers AS VARCHAR[])) AS customer
+        ORDER BY customer
+        ON CONFLICT (tenant, customer) DO UPDATE SET updated_at = EXCLUDED.updated_at
+        RETURNING 1
+    )
+    SELECT count(*), max(updated_at) FROM field_definitions
+    WHERE tenant = :tenant AND (SELECT count(*) FROM locked) >= 0
     """
-)
+).columns(max=UTCDateTime())
 
 
 def version_heads(
@@ -314,6 +333,81 @@ def supersede_logged(
             "now": now,
         },
     )
+
+
+def supersede_and_insert(
+    conn: Connection,
+    kind: ItemKind,
+    tenant: str,
+    moves: Mapping[str, tuple[str, Status]],
+    rows: Sequence[dict[str, Any]],
+    now: datetime,
+    actor: str,
+) -> None:
+    """PostgreSQL: displace the old versions (audited) and insert the new ones, in that order.
+
+    A few rows go in one pipelined round trip; a bulk load takes COPY.
+    """
+    if len(rows) >= COPY_THRESHOLD:
+        if moves:
+            supersede_logged(conn, kind, tenant, moves, now, actor)
+        insert_items(conn, kind, rows)
+        return
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    table = TABLES[kind]
+    columns = [c.name for c in table.columns]
+    json_columns = {c.name for c in table.columns if c.type._type_affinity is JSON}
+    insert = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.pipeline(), driver.cursor() as cursor:
+            if moves:
+                old_ids = list(moves)
+                cursor.execute(
+                    _PG_SUPERSEDE_PSYCOPG.format(table=table.name),
+                    {
+                        "old_ids": old_ids,
+                        "new_ids": [moves[i][0] for i in old_ids],
+                        "old_statuses": [moves[i][1].value for i in old_ids],
+                        "tenant": tenant,
+                        "kind": kind.value,
+                        "actor": actor,
+                        "now": now,
+                    },
+                )
+            cursor.executemany(
+                insert,
+                [
+                    [
+                        Jsonb(row[name])
+                        if name in json_columns and row.get(name) is not None
+                        else row.get(name)
+                        for name in columns
+                    ]
+                    for row in rows
+                ],
+            )
+    except psycopg.Error as exc:
+        from sqlalchemy.exc import DBAPIError
+
+        raise DBAPIError(insert, None, exc) from exc
+
+
+_PG_SUPERSEDE_PSYCOPG = (
+    _PG_SUPERSEDE.replace(":old_ids", "%(old_ids)s")
+    .replace(":new_ids", "%(new_ids)s")
+    .replace(":old_statuses", "%(old_statuses)s")
+    .replace(":tenant", "%(tenant)s")
+    .replace(":kind", "%(kind)s")
+    .replace(":actor", "%(actor)s")
+    .replace(":now", "%(now)s")
+)
 
 
 def status_of(

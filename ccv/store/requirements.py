@@ -13,9 +13,8 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, select, text
 from ccv.domain.enums import Fallback, Level, Status
 from ccv.domain.models import ScenarioRequirement
 from ccv.store.tables import field_definitions as defs
-from ccv.store.tables import fields
+from ccv.store.tables import fields, scenarios
 from ccv.store.tables import scenario_requirements as reqs
-from ccv.store.tables import scenarios
 
 NO_STEP = ""  # the primary key cannot hold NULL: a requirement for the whole scenario
 _COMPARED = (
@@ -105,7 +104,7 @@ def replace_scenario(
             select(reqs).where(reqs.c.tenant == tenant, reqs.c.scenario == scenario)
         )
     }
-    created = updated = unchanged = 0
+    created = updated = unchanged = moved = 0
     inserts: list[dict[str, Any]] = []
     for position, requirement in enumerate(requirements):
         row = _row(requirement, position)
@@ -114,20 +113,28 @@ def replace_scenario(
         if previous is None:
             inserts.append({"tenant": tenant, "scenario": scenario, **row})
             created += 1
-        elif _stored(previous) == {k: row[k] for k in _COMPARED}:
+            continue
+        before = _stored(previous)
+        if before == {k: row[k] for k in _COMPARED}:
             unchanged += 1
+            continue
+        # A requirement that only moved (another was added or removed above it) is rewritten
+        # but reported unchanged: the counts are about what the requirements say.
+        if all(before[k] == row[k] for k in _COMPARED if k != "position"):
+            unchanged += 1
+            moved += 1
         else:
-            conn.execute(
-                reqs.update()
-                .where(
-                    reqs.c.tenant == tenant,
-                    reqs.c.scenario == scenario,
-                    reqs.c.field == key[0],
-                    reqs.c.step == key[1],
-                )
-                .values({k: row[k] for k in _COMPARED})
-            )
             updated += 1
+        conn.execute(
+            reqs.update()
+            .where(
+                reqs.c.tenant == tenant,
+                reqs.c.scenario == scenario,
+                reqs.c.field == key[0],
+                reqs.c.step == key[1],
+            )
+            .values({k: row[k] for k in _COMPARED})
+        )
     if inserts:
         conn.execute(reqs.insert(), inserts)
     for field, step in stored:
@@ -146,7 +153,7 @@ def replace_scenario(
         "content_hash": header.content_hash,
     }
     head_changed = old is None or any(getattr(old, k) != v for k, v in values.items())
-    changed = head_changed or bool(created or updated or stored)
+    changed = head_changed or bool(created or updated or moved or stored)
     if old is None:
         conn.execute(
             scenarios.insert().values(tenant=tenant, scenario=scenario, updated_at=now, **values)
@@ -205,9 +212,7 @@ def _gap_statement(by_name: bool) -> Any:
         .where(defs.c.tenant == bindparam("tenant"))
         .scalar_subquery()
     )
-    defs_count = (
-        select(func.count()).where(defs.c.tenant == bindparam("tenant")).scalar_subquery()
-    )
+    defs_count = select(func.count()).where(defs.c.tenant == bindparam("tenant")).scalar_subquery()
     on = [
         fields.c.tenant == bindparam("tenant"),
         fields.c.customer == bindparam("customer"),

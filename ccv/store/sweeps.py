@@ -6,12 +6,49 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, or_, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from ccv.domain.enums import ItemKind, Status
+from ccv.errors import BackendError
 from ccv.store.items import TABLES
 from ccv.store.tables import UTCDateTime, assets, audit_events, fields, profiles
 
 _SWEEPABLE = (Status.ACTIVE.value, Status.ORPHANED.value)
+# How long a sweep batch waits for another run's batch of the same job and tenant. A batch is a
+# short transaction: waiting this long means that run is stuck, and the caller should retry.
+LOCK_TIMEOUT_SECONDS = 60.0
+
+
+def lock_job(
+    conn: Connection, job: str, tenant: str, timeout_s: float = LOCK_TIMEOUT_SECONDS
+) -> None:
+    """Serialise the batches of one sweep job (`expire`, `orphans`) on one tenant.
+
+    Taken at the start of every applied batch's transaction and released by its commit, so
+    concurrent runs (scheduled flows, workers, the CLI's --apply) take turns batch by batch and
+    never select the same items; no lock outlives a transaction, none leaks through a pooled
+    connection or a transaction-pooling proxy. SQLite write transactions are exclusive already.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    # Local to the transaction: bounds this wait (and the batch's own statements, which skip
+    # locked rows rather than wait for them).
+    conn.execute(
+        text("SELECT set_config('lock_timeout', :timeout, true)"),
+        {"timeout": f"{max(1, round(timeout_s * 1000))}ms"},
+    )
+    try:
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"ccv:{job}:{tenant}"},
+        )
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise BackendError(
+            f"another {job} run has held the lock of tenant {tenant!r} for over "
+            f"{timeout_s:g} s; try again later"
+        ) from exc
 
 
 def tenants(conn: Connection) -> list[str]:
