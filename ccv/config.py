@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     llm_api_base: str | None = None
     llm_timeout_seconds: float = 60.0
     llm_retries: int = 1
+    # The requirements files the scheduled extraction flow watches (flows/extract.py).
+    requirements_dir: Path | None = None
 
     @field_validator("database_url")
     @classmethod

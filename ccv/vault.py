@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccv.config import Settings, load_settings
 from ccv.domain.enums import ItemKind, Source, SourceItemType, ValidationMode
@@ -30,6 +30,10 @@ from ccv.service import deletion, importing, jobs, lineage, profiles, schema, va
 from ccv.service.convert import field_from_row
 from ccv.service.importing import Progress
 from ccv.store.database import Database
+
+if TYPE_CHECKING:
+    from ccv.domain.gaps import Gaps
+    from ccv.service.requirements import RequirementsApplyResult
 
 
 def _key(value: str, what: str) -> str:
@@ -191,7 +195,9 @@ class Vault:
         now: datetime | None = None,
         apply: bool = False,
         actor: str = "library",
+        item_limit: int | None = jobs.DEFAULT_ITEM_LIMIT,
     ) -> SweepResult:
+        """Expire values past `expires_at`; counts are exact, items listed up to `item_limit`."""
         return jobs.expire(
             self.db,
             [_key(t, "tenant") for t in tenants or []],
@@ -200,6 +206,7 @@ class Vault:
             apply=apply,
             batch_size=self.settings.batch_size,
             actor=actor,
+            item_limit=item_limit,
         )
 
     def orphans(
@@ -209,7 +216,9 @@ class Vault:
         all_tenants: bool = False,
         apply: bool = False,
         actor: str = "library",
+        item_limit: int | None = jobs.DEFAULT_ITEM_LIMIT,
     ) -> SweepResult:
+        """Orphan items whose source is gone; counts exact, items listed up to `item_limit`."""
         return jobs.orphans(
             self.db,
             [_key(t, "tenant") for t in tenants or []],
@@ -217,6 +226,7 @@ class Vault:
             apply=apply,
             batch_size=self.settings.batch_size,
             actor=actor,
+            item_limit=item_limit,
         )
 
     def delete(
@@ -229,6 +239,25 @@ class Vault:
     def erase(self, tenant: str, customer: str, *, actor: str = "library") -> EraseResult:
         return deletion.erase_customer(
             self.db, _key(tenant, "tenant"), _key(customer, "customer"), actor=actor
+        )
+
+    def apply_requirements(self, paths: Sequence[Path]) -> RequirementsApplyResult:
+        """Validate requirement files (against the stored schemas and any schema files among
+        `paths`), then store each as the whole truth for its scenario; idempotent."""
+        from ccv.service.requirements import apply_requirements
+
+        return apply_requirements(self.db, paths)
+
+    def gaps(self, tenant: str, customer: str, scenario: str) -> Gaps:
+        """The customer's unmet requirements of a scenario, in collection order, with prompts."""
+        from ccv.service.gaps import find_customer_gaps
+
+        try:
+            check_slug(scenario, "scenario")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return find_customer_gaps(
+            self.db, _key(tenant, "tenant"), _key(customer, "customer"), scenario
         )
 
 

@@ -14,6 +14,13 @@ app = typer.Typer(help="Customer profiles: import, show, trace, lifecycle.", no_
 
 JSON = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 TENANT = typer.Option(..., "--tenant", help="Tenant.")
+LIMIT = typer.Option(
+    1000, "--limit", min=0, help="List at most N items per tenant (0: all); counts stay exact."
+)
+
+
+def _limit(value: int) -> int | None:
+    return None if value == 0 else value
 
 
 def _mode(value: str | None) -> object:
@@ -164,6 +171,7 @@ def expire(
     all_tenants: bool = typer.Option(False, "--all-tenants", help="Sweep every tenant."),
     apply: bool = typer.Option(False, "--apply", help="Change statuses (default: dry run)."),
     now: str | None = typer.Option(None, "--now", help="Sweep as if it were TIME."),
+    limit: int = LIMIT,
     json_output: bool = JSON,
 ) -> None:
     """Mark values past expires_at as expired; a dry run unless --apply.
@@ -191,6 +199,7 @@ def orphans(
     tenant: list[str] | None = typer.Option(None, "--tenant", help="Tenant (repeatable)."),
     all_tenants: bool = typer.Option(False, "--all-tenants", help="Sweep every tenant."),
     apply: bool = typer.Option(False, "--apply", help="Change statuses (default: dry run)."),
+    limit: int = LIMIT,
     json_output: bool = JSON,
 ) -> None:
     """Mark items whose vault source is gone as orphaned; a dry run unless --apply.
@@ -199,7 +208,15 @@ def orphans(
     """
     tenants = _tenants(tenant, all_tenants)
     result = (
-        state(ctx).vault().orphans(tenants, all_tenants=all_tenants, apply=apply, actor=actor(ctx))
+        state(ctx)
+        .vault()
+        .orphans(
+            tenants,
+            all_tenants=all_tenants,
+            apply=apply,
+            actor=actor(ctx),
+            item_limit=_limit(limit),
+        )
     )
     if json_output:
         print_json(result)
@@ -253,3 +270,49 @@ def erase(
         f"erased {result.customer}: {result.fields} field version(s), {result.assets} asset(s); "
         f"{len(result.orphaned)} dependent(s) of other customers orphaned"
     )
+
+
+@app.command("gaps")
+def gaps(
+    ctx: typer.Context,
+    customer: str = typer.Argument(..., help="Customer id."),
+    tenant: str = TENANT,
+    scenario: str = typer.Option(..., "--scenario", help="Scenario id."),
+    json_output: bool = JSON,
+) -> None:
+    """List the scenario's unmet requirements for a customer, in collection order, with the
+    prompt to ask and why each is missing. Exit 0 whatever is missing; 3 for an unknown scenario.
+
+    Example: ccv profile gaps c-1024 --tenant northwind-bank --scenario refund-request
+    """
+    result = state(ctx).vault().gaps(tenant, customer, scenario)
+    if json_output:
+        print_json(result)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = stdout()
+    console.print(
+        f"[bold]{escape(result.customer)}[/] for scenario [bold]{escape(result.scenario)}[/] "
+        f"(tenant {escape(result.tenant)}, agent {escape(result.agent)})"
+    )
+    if result.missing:
+        table = Table(title="missing, in collection order")
+        for column in ("#", "field", "step", "level", "fallback", "reason", "prompt"):
+            table.add_column(column)
+        for entry in result.missing:
+            table.add_row(
+                "" if entry.collection_order is None else str(entry.collection_order),
+                entry.field,
+                escape(entry.step or ""),
+                entry.level.value,
+                entry.fallback.value,
+                entry.reason,
+                escape(entry.collection_prompt or ""),
+            )
+        console.print(table)
+    else:
+        console.print("[green]nothing missing[/]")
+    satisfied = ", ".join(result.satisfied) if result.satisfied else "none"
+    console.print(f"satisfied: {escape(satisfied)}", highlight=False)

@@ -161,8 +161,11 @@ def sweep(console: Console, result: SweepResult, what: str) -> None:
                 f"  {item.kind.value} {item.id} {escape(item.customer)} {item.name} "
                 f"({item.status.value})"
             )
-        if found.count > 50:
-            console.print(f"  … and {found.count - 50} more (--json lists all)")
+        if found.count > min(50, len(found.items)):
+            console.print(
+                f"  … and {found.count - min(50, len(found.items))} more "
+                "(--json lists up to --limit, 0 for all)"
+            )
     console.print(f"total: {result.total}")
 
 

@@ -1,4 +1,5 @@
-"""`ccv requirements`: scenario requirement files. `validate` needs no database (a CI gate)."""
+"""`ccv requirements`: scenario requirement files. `validate` needs no database (a CI gate);
+`apply` stores them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ccv.cli.state import print_json, stderr, stdout
+from ccv.cli.state import print_json, state, stderr, stdout
 from ccv.errors import UsageError
 
 if TYPE_CHECKING:
@@ -122,3 +123,51 @@ def _github(result: RequirementsValidation) -> None:
         sys.stdout.flush()
     # Annotations alone on stdout; the summary goes to the log through stderr.
     stderr().print(_summary(result), highlight=False)
+
+
+@app.command("apply")
+def apply(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(
+        ..., help="Requirement files (and schema files to check against), or directories."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Validate requirement files, then store each as the whole truth for its scenario.
+
+    Checks run as in `validate`, against the agents' schemas in the database (schema files
+    among the PATHs take precedence; `schema apply` stores those). Any error stores nothing
+    (exit 1); warnings are printed and do not block. Requirements no longer in a file are
+    removed; re-applying the same files changes nothing.
+
+    Example: ccv requirements apply requirements/
+    """
+    result = state(ctx).vault().apply_requirements(paths)
+    if result.warnings:
+        from rich.markup import escape
+
+        console = stderr()
+        for f in result.warnings:
+            console.print(
+                f"[yellow]warning:[/] {escape(f.file)}:{f.line}:{f.column}: "
+                f"{escape(f.message)} ({f.code})",
+                soft_wrap=True,
+                highlight=False,
+            )
+    if json_output:
+        print_json(result)
+        return
+    console = stdout()
+    for scenario in result.scenarios:
+        console.print(
+            f"{scenario.tenant}/{scenario.scenario} ({scenario.status}): "
+            f"{scenario.created} created, {scenario.updated} updated, "
+            f"{scenario.unchanged} unchanged, {scenario.removed} removed",
+            highlight=False,
+        )
+    console.print(
+        f"{_plural(len(result.scenarios), 'scenario')} from {_plural(result.files, 'file')}: "
+        f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged, "
+        f"{result.removed} removed",
+        highlight=False,
+    )

@@ -166,8 +166,11 @@ class SweepItem(_Model):
 
 
 class TenantSweep(_Model):
+    """`count` is exact; `items` lists at most the sweep's item limit (`truncated` says so)."""
+
     count: int
     items: list[SweepItem]
+    truncated: bool = False
 
 
 class SweepResult(_Model):

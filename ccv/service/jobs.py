@@ -1,7 +1,8 @@
 """Sweeps shared by the CLI and the scheduled flows: expiry and orphan detection.
 
 Dry runs only read. Applied sweeps work per tenant in batches, each its own short
-transaction, so one run never holds long locks; every transition is audited.
+transaction, so one run never holds long locks; every transition is audited. On PostgreSQL each
+batch first takes the advisory lock of its job and tenant, so concurrent runs take turns.
 """
 
 from __future__ import annotations
@@ -39,6 +40,33 @@ def _item(kind: ItemKind, row: Any) -> SweepItem:
 _STATUS = {status.value: status for status in Status}
 
 
+DEFAULT_ITEM_LIMIT = 1000
+
+
+class _Listing:
+    """Exact counts, and the first `limit` items for people to read."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.count = 0
+        self.items: list[SweepItem] = []
+
+    def room(self, available: int) -> int:
+        if self.limit is None:
+            return available
+        return max(0, min(available, self.limit - len(self.items)))
+
+    def add(self, kind: ItemKind, rows: Sequence[Any], count: int) -> None:
+        self.count += count
+        for row in rows[: self.room(len(rows))]:
+            self.items.append(_item(kind, row))
+
+    def sweep(self) -> TenantSweep:
+        return TenantSweep(
+            count=self.count, items=self.items, truncated=len(self.items) < self.count
+        )
+
+
 def resolve_tenants(db: Database, tenants: Sequence[str] | None, all_tenants: bool) -> list[str]:
     if bool(tenants) == all_tenants:
         raise UsageError("give --tenant T or --all-tenants (exactly one)")
@@ -57,27 +85,33 @@ def expire(
     apply: bool = False,
     batch_size: int = 5000,
     actor: str = "library",
+    item_limit: int | None = DEFAULT_ITEM_LIMIT,
 ) -> SweepResult:
-    """Mark active and orphaned items past `expires_at` as expired (a dry run unless `apply`)."""
+    """Mark active and orphaned items past `expires_at` as expired (a dry run unless `apply`).
+
+    Counts are exact; each tenant lists at most `item_limit` items (None: all of them).
+    """
     now = now or utcnow()
     result = SweepResult(applied=apply, now=now, tenants={}, total=0)
     for tenant in resolve_tenants(db, tenants, all_tenants):
-        found: list[SweepItem] = []
+        listing = _Listing(item_limit)
         for kind in ItemKind:
             if not apply:
                 with db.read() as conn:
-                    found.extend(
-                        _item(kind, row) for row in sweeps.expiring(conn, kind, tenant, now)
-                    )
+                    count = sweeps.count_expiring(conn, kind, tenant, now)
+                    wanted = listing.room(count)
+                    rows = sweeps.expiring(conn, kind, tenant, now, limit=wanted) if wanted else []
+                listing.add(kind, rows, count)
                 continue
             while True:
                 with db.write() as conn:
+                    sweeps.lock_job(conn, "expire", tenant)
                     rows = sweeps.expire_batch(conn, kind, tenant, now, batch_size, actor)
-                found.extend(_item(kind, row) for row in rows)
+                listing.add(kind, rows, len(rows))
                 if len(rows) < batch_size:
                     break
-        result.tenants[tenant] = TenantSweep(count=len(found), items=found)
-        result.total += len(found)
+        result.tenants[tenant] = listing.sweep()
+        result.total += listing.count
     return result
 
 
@@ -89,25 +123,30 @@ def orphans(
     apply: bool = False,
     batch_size: int = 5000,
     actor: str = "library",
+    item_limit: int | None = DEFAULT_ITEM_LIMIT,
 ) -> SweepResult:
-    """Mark active items whose vault source no longer exists as orphaned (dry run by default)."""
+    """Mark active items whose vault source no longer exists as orphaned (dry run by default).
+
+    Counts are exact; each tenant lists at most `item_limit` items (None: all of them).
+    """
     now = utcnow()
     result = SweepResult(applied=apply, now=now, tenants={}, total=0)
     for tenant in resolve_tenants(db, tenants, all_tenants):
-        found: list[SweepItem] = []
+        listing = _Listing(item_limit)
         for kind in ItemKind:
             if not apply:
                 with db.read() as conn:
                     rows = sweeps.orphan_candidates(conn, kind, tenant)
-                found.extend(_item(kind, row) for row in rows)
+                listing.add(kind, rows, len(rows))
                 continue
             while True:
                 with db.write() as conn:
+                    sweeps.lock_job(conn, "orphans", tenant)
                     rows = sweeps.orphan_candidates(conn, kind, tenant, limit=batch_size)
                     sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor)
-                found.extend(_item(kind, row) for row in rows)
+                listing.add(kind, rows, len(rows))
                 if len(rows) < batch_size:
                     break
-        result.tenants[tenant] = TenantSweep(count=len(found), items=found)
-        result.total += len(found)
+        result.tenants[tenant] = listing.sweep()
+        result.total += listing.count
     return result

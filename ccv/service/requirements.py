@@ -1,21 +1,24 @@
 """Requirements capability: check requirement files and the schema files they rely on, with
-no database (the CI gate), and hand the parsed scenarios to whoever stores them.
+no database (the CI gate), and store them (`requirements apply`).
 
-Only the domain layer is imported here: validating never loads SQLAlchemy or opens a database.
+Only the domain layer is imported at module level: validating never loads SQLAlchemy or opens
+a database; `apply_requirements` imports the store when it runs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 from pydantic import Field as ModelField
 
-from ccv.domain.models import Finding
+from ccv.domain.models import FieldDefinition, Finding
 from ccv.domain.requirements_file import (
     DUPLICATE_KEY,
     DUPLICATE_SCENARIO,
@@ -27,7 +30,10 @@ from ccv.domain.requirements_file import (
 )
 from ccv.domain.schema_file import parse_schema
 from ccv.domain.yamldoc import YamlDoc, YamlError, parse_yaml
-from ccv.errors import UsageError
+from ccv.errors import InvalidFilesError, UsageError
+
+if TYPE_CHECKING:
+    from ccv.store.database import Database
 
 YAML_SUFFIXES = (".yaml", ".yml")
 DUPLICATE_AGENT = "duplicate-agent"
@@ -246,3 +252,109 @@ def validate_requirements(
         warnings=sorted(warnings, key=position),
         scenarios=scenarios,
     )
+
+
+# --- apply: validate, then store ------------------------------------------------------------
+
+
+class ScenarioApplied(BaseModel):
+    """What `requirements apply` did to one scenario."""
+
+    tenant: str
+    scenario: str
+    agent: str
+    file: str
+    status: Literal["created", "updated", "unchanged"]
+    created: int
+    updated: int
+    unchanged: int
+    removed: int
+
+
+class RequirementsApplyResult(BaseModel):
+    """The outcome of `requirements apply`: requirement counts over every file, per scenario
+    details, and the warnings (which never block)."""
+
+    files: int
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    scenarios: list[ScenarioApplied] = ModelField(default_factory=list)
+    warnings: list[Finding] = ModelField(default_factory=list)
+
+
+def content_hash(scenario: ScenarioFile) -> str:
+    """What the file says, independent of layout and comments: a reformatted file keeps its
+    hash, a changed description, rule or requirement does not."""
+    data = scenario.model_dump(mode="json", exclude={"path"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def apply_requirements(db: Database, paths: Sequence[Path]) -> RequirementsApplyResult:
+    """Validate like `requirements validate`, against the agents' schemas stored in the
+    database merged with any schema files among `paths` (files win), then store each
+    requirements file as the whole truth for its scenario, all in one transaction.
+
+    Any error stores nothing (InvalidFilesError, exit 1); warnings are returned. Schema files
+    among `paths` are only read for checking: `schema apply` stores them.
+    """
+    # Imported here: `validate_requirements` must stay free of SQLAlchemy.
+    from ccv.domain.timeutil import utcnow
+    from ccv.store import requirements as store
+    from ccv.store.definitions import load_definitions
+
+    # A first, database-free pass names the tenants whose stored schemas are needed.
+    tenants = sorted({s.tenant for s in validate_requirements(paths).scenarios})
+    stored: dict[tuple[str, str], AgentSchema | None] = {}
+    with db.read() as conn:
+        for tenant in tenants:
+            by_agent: dict[str, list[FieldDefinition]] = {}
+            for definition in load_definitions(conn, tenant):
+                by_agent.setdefault(definition.agent, []).append(definition)
+            for agent, definitions in by_agent.items():
+                stored[(tenant, agent)] = AgentSchema(tenant, agent, definitions)
+    result = validate_requirements(paths, schemas=stored)
+    if result.errors:
+        raise InvalidFilesError(
+            [(f.file, f.line, f.column, f"{f.message} ({f.code})") for f in result.errors]
+        )
+    outcome = RequirementsApplyResult(files=result.files, warnings=result.warnings)
+    now = utcnow()
+    with db.write() as conn:
+        store.lock_scenarios(conn, ((s.tenant, s.scenario) for s in result.scenarios))
+        for scenario in result.scenarios:
+            header = store.ScenarioHeader(
+                tenant=scenario.tenant,
+                scenario=scenario.scenario,
+                agent=scenario.agent,
+                description=scenario.description,
+                source_file=scenario.path,
+                content_hash=content_hash(scenario),
+            )
+            counts = store.replace_scenario(conn, header, scenario.requirements, now)
+            status: Literal["created", "updated", "unchanged"] = (
+                "created"
+                if counts.scenario_created
+                else "updated"
+                if counts.changed
+                else "unchanged"
+            )
+            outcome.scenarios.append(
+                ScenarioApplied(
+                    tenant=scenario.tenant,
+                    scenario=scenario.scenario,
+                    agent=scenario.agent,
+                    file=scenario.path,
+                    status=status,
+                    created=counts.created,
+                    updated=counts.updated,
+                    unchanged=counts.unchanged,
+                    removed=counts.removed,
+                )
+            )
+            outcome.created += counts.created
+            outcome.updated += counts.updated
+            outcome.unchanged += counts.unchanged
+            outcome.removed += counts.removed
+    return outcome

@@ -78,11 +78,15 @@ def _listed(table: Any) -> Any:
     )
 
 
-def expiring(conn: Connection, kind: ItemKind, tenant: str, now: datetime) -> list[Any]:
+def expiring(
+    conn: Connection, kind: ItemKind, tenant: str, now: datetime, limit: int | None = None
+) -> list[Any]:
     table = TABLES[kind]
     query = (
         _listed(table).where(_expiring(kind, tenant, now)).order_by(table.c.expires_at, table.c.id)
     )
+    if limit is not None:
+        query = query.limit(limit)
     return list(conn.execute(query))
 
 
