@@ -28,8 +28,10 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 RUN_ORDER = (
     "validate_us_per_field",
     "cli_help_ms",
+    "requirements_validate_files_per_s",
     "profile_read_p99_ms",
     "trace_depth100_ms",
+    "gaps_p99_ms",
     "expire_dry_run_s",
     "expire_apply_s",
     "save_field_p99_ms",

@@ -36,8 +36,9 @@ SPEC_METRICS = (
 class Target:
     """What `ok` means for one metric.
 
-    kind: `ratio_max` (ccv/raw <= value: latencies), `ratio_min` (ccv/raw >= value: throughputs)
-    or `ccv_max` (an absolute bound on the ccv figure, strict `<`).
+    kind: `ratio_max` (ccv/raw <= value: latencies), `ratio_min` (ccv/raw >= value: throughputs),
+    `ccv_max` (an absolute bound on the ccv figure, strict `<`) or `ccv_min` (an absolute floor
+    on the ccv figure, `>=`: throughputs with a fixed target).
     """
 
     kind: str
@@ -49,11 +50,15 @@ class Target:
             return f"ratio <= {self.value:g}"
         if self.kind == "ratio_min":
             return f"ratio >= {self.value:g}"
+        if self.kind == "ccv_min":
+            return f"ccv >= {self.value:g}"
         return f"ccv < {self.value:g}"
 
     def check(self, ccv: float | None, ratio: float | None) -> bool | None:
         if self.kind == "ccv_max":
             return None if ccv is None else ccv < self.value
+        if self.kind == "ccv_min":
+            return None if ccv is None else ccv >= self.value
         if ratio is None or math.isnan(ratio):
             return None
         if self.kind == "ratio_max":
@@ -71,6 +76,10 @@ def ratio_min(value: float) -> Target:
 
 def ccv_max(value: float) -> Target:
     return Target("ccv_max", value)
+
+
+def ccv_min(value: float) -> Target:
+    return Target("ccv_min", value)
 
 
 @dataclass
