@@ -15,7 +15,7 @@ app = typer.Typer(help="Customer profiles: import, show, trace, lifecycle.", no_
 JSON = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 TENANT = typer.Option(..., "--tenant", help="Tenant.")
 LIMIT = typer.Option(
-    1000, "--limit", min=0, help="List at most N items per tenant (0: all); counts stay exact."
+    100, "--limit", min=0, help="List at most N items per tenant (0: all); counts stay exact."
 )
 
 

@@ -40,7 +40,7 @@ def _item(kind: ItemKind, row: Any) -> SweepItem:
 _STATUS = {status.value: status for status in Status}
 
 
-DEFAULT_ITEM_LIMIT = 1000
+DEFAULT_ITEM_LIMIT = 100
 
 
 class _Listing:
@@ -51,14 +51,16 @@ class _Listing:
         self.count = 0
         self.items: list[SweepItem] = []
 
-    def room(self, available: int) -> int:
+    def room(self, available: int | None) -> int | None:
+        """How many more items may be listed (of `available`; None: as many as there are)."""
         if self.limit is None:
             return available
-        return max(0, min(available, self.limit - len(self.items)))
+        left = max(0, self.limit - len(self.items))
+        return left if available is None else min(available, left)
 
     def add(self, kind: ItemKind, rows: Sequence[Any], count: int) -> None:
         self.count += count
-        for row in rows[: self.room(len(rows))]:
+        for row in rows[: self.room(len(rows)) or 0]:
             self.items.append(_item(kind, row))
 
     def sweep(self) -> TenantSweep:
@@ -98,9 +100,12 @@ def expire(
         for kind in ItemKind:
             if not apply:
                 with db.read() as conn:
-                    count = sweeps.count_expiring(conn, kind, tenant, now)
-                    wanted = listing.room(count)
-                    rows = sweeps.expiring(conn, kind, tenant, now, limit=wanted) if wanted else []
+                    room = listing.room(None)
+                    if room is None:
+                        rows = sweeps.expiring(conn, kind, tenant, now)
+                        count = len(rows)
+                    else:
+                        count, rows = sweeps.expiring_page(conn, kind, tenant, now, room)
                 listing.add(kind, rows, count)
                 continue
             while True:

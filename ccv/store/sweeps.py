@@ -19,9 +19,7 @@ _SWEEPABLE = (Status.ACTIVE.value, Status.ORPHANED.value)
 LOCK_TIMEOUT_SECONDS = 60.0
 
 
-def lock_job(
-    conn: Connection, job: str, tenant: str, timeout_s: float = LOCK_TIMEOUT_SECONDS
-) -> None:
+def lock_job(conn: Connection, job: str, tenant: str, timeout_s: float | None = None) -> None:
     """Serialise the batches of one sweep job (`expire`, `orphans`) on one tenant.
 
     Taken at the start of every applied batch's transaction and released by its commit, so
@@ -31,6 +29,7 @@ def lock_job(
     """
     if conn.dialect.name != "postgresql":
         return
+    timeout_s = LOCK_TIMEOUT_SECONDS if timeout_s is None else timeout_s
     # Local to the transaction: bounds this wait (and the batch's own statements, which skip
     # locked rows rather than wait for them).
     conn.execute(
@@ -88,6 +87,26 @@ def expiring(
     if limit is not None:
         query = query.limit(limit)
     return list(conn.execute(query))
+
+
+def expiring_page(
+    conn: Connection, kind: ItemKind, tenant: str, now: datetime, limit: int
+) -> tuple[int, list[Any]]:
+    """The number of expiring items and the first `limit` of them, in one statement."""
+    if limit <= 0:
+        return count_expiring(conn, kind, tenant, now), []
+    from sqlalchemy import func
+
+    table = TABLES[kind]
+    query = (
+        _listed(table)
+        .add_columns(func.count().over().label("total"))
+        .where(_expiring(kind, tenant, now))
+        .order_by(table.c.expires_at, table.c.id)
+        .limit(limit)
+    )
+    rows = list(conn.execute(query))
+    return (int(rows[0][-1]) if rows else 0), [tuple(row)[:-1] for row in rows]
 
 
 def count_expiring(conn: Connection, kind: ItemKind, tenant: str, now: datetime) -> int:
