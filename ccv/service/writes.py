@@ -87,6 +87,16 @@ def store_items(
         batch = [item for item in new if item.kind is kind]
         if not batch:
             continue
+        if len(batch) == 1 and not batch[0].orphaned and conn.dialect.name == "postgresql":
+            # One new version (the library's save_field): the database decides supersession
+            # under the profile lock, with the same rule as plan_supersession, in one round trip.
+            item = batch[0]
+            status, displaced_count = store.insert_one(conn, kind, tenant, item.row, now, actor)
+            outcome.statuses[item.id] = status
+            outcome.superseded += displaced_count + (status is Status.SUPERSEDED)
+            outcome.inserted += 1
+            outcome.rows.append(item.row)
+            continue
         groups: dict[tuple[str, str], list[NewItem]] = defaultdict(list)
         for item in batch:
             groups[(item.customer, item.name)].append(item)

@@ -399,6 +399,113 @@ def supersede_and_insert(
         raise DBAPIError(insert, None, exc) from exc
 
 
+_PG_ONE_DISPLACE = """
+WITH newer AS (
+    SELECT 1 FROM {table}
+    WHERE tenant = %(tenant)s AND customer = %(customer)s AND name = %(name)s
+      AND status <> 'orphaned' AND (collected_at, id) > (%(collected_at)s, %(id)s)
+    LIMIT 1
+), changed AS (
+    UPDATE {table} AS t
+    SET status = 'superseded', superseded_by_id = %(id)s, superseded_at = %(now)s,
+        updated_at = %(now)s
+    FROM (
+        SELECT id, status FROM {table}
+        WHERE tenant = %(tenant)s AND customer = %(customer)s AND name = %(name)s
+          AND status IN ('active', 'expired', 'orphaned')
+          AND (collected_at, id) < (%(collected_at)s, %(id)s)
+    ) AS old
+    WHERE t.tenant = %(tenant)s AND t.id = old.id AND NOT EXISTS (SELECT 1 FROM newer)
+    RETURNING t.id, t.customer, t.name, old.status AS old_status
+), logged AS (
+    INSERT INTO audit_events
+        (tenant, customer, item_id, item_kind, item_name, event, from_status, to_status, actor,
+         at, details)
+    SELECT %(tenant)s, customer, id, %(kind)s, name, 'status_change', old_status, 'superseded',
+           %(actor)s, %(now)s, jsonb_build_object('superseded_by_id', %(id)s::text)
+    FROM changed
+)
+SELECT count(*) FROM changed
+"""
+
+# The new version is active unless a stored, non-orphaned version is newer; then it goes
+# straight to history, superseded by the newest (as plan_supersession decides).
+_PG_ONE_INSERT = """
+INSERT INTO {table} ({columns})
+SELECT {values},
+       CASE WHEN head.id IS NULL THEN 'active' ELSE 'superseded' END,
+       head.id,
+       CASE WHEN head.id IS NULL THEN NULL ELSE %(now)s::timestamptz END
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
+    SELECT id FROM {table}
+    WHERE tenant = %(tenant)s AND customer = %(customer)s AND name = %(name)s
+      AND status <> 'orphaned' AND (collected_at, id) > (%(collected_at)s, %(id)s)
+    ORDER BY collected_at DESC, id DESC
+    LIMIT 1
+) AS head ON true
+RETURNING status, superseded_by_id, superseded_at
+"""
+
+
+def insert_one(
+    conn: Connection,
+    kind: ItemKind,
+    tenant: str,
+    row: dict[str, Any],
+    now: datetime,
+    actor: str,
+) -> tuple[Status, int]:
+    """PostgreSQL: store one new version, deciding supersession in SQL (the caller holds the
+    customer's profile lock). Returns its status and how many stored versions it displaced;
+    `row` gets the status columns filled in."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    table = TABLES[kind]
+    lifecycle = ("status", "superseded_by_id", "superseded_at")
+    columns = [c.name for c in table.columns if c.name not in lifecycle]
+    json_columns = {c.name for c in table.columns if c.type._type_affinity is JSON}
+    params: dict[str, Any] = {
+        f"v_{name}": Jsonb(row[name])
+        if name in json_columns and row.get(name) is not None
+        else row.get(name)
+        for name in columns
+    }
+    params.update(
+        tenant=tenant,
+        customer=row["customer"],
+        name=row["name"],
+        collected_at=row["collected_at"],
+        id=row["id"],
+        now=now,
+        kind=kind.value,
+        actor=actor,
+    )
+    insert = _PG_ONE_INSERT.format(
+        table=table.name,
+        columns=", ".join([*columns, *lifecycle]),
+        values=", ".join(f"%(v_{name})s" for name in columns),
+    )
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as displace, driver.cursor() as cursor:
+            with driver.pipeline():
+                displace.execute(_PG_ONE_DISPLACE.format(table=table.name), params)
+                cursor.execute(insert, params)
+            displaced = displace.fetchone()
+            stored = cursor.fetchone()
+    except psycopg.Error as exc:
+        from sqlalchemy.exc import DBAPIError
+
+        raise DBAPIError(insert, None, exc) from exc
+    assert displaced is not None and stored is not None
+    status, superseded_by, superseded_at = stored
+    row.update(status=status, superseded_by_id=superseded_by, superseded_at=superseded_at)
+    return Status(status), int(displaced[0])
+
+
 _PG_SUPERSEDE_PSYCOPG = (
     _PG_SUPERSEDE.replace(":old_ids", "%(old_ids)s")
     .replace(":new_ids", "%(new_ids)s")
