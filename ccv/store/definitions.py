@@ -11,25 +11,11 @@ from sqlalchemy import Connection, delete, func, select
 
 from ccv.domain.definitions import FieldRules, compile_rules
 from ccv.domain.models import FieldDefinition
+from ccv.domain.schema_file import DEFINITION_KEYS
 from ccv.store.tables import field_definitions as defs
 
-_COLUMNS = (
-    "display_name",
-    "description",
-    "value_type",
-    "validation_regex",
-    "allowed_values",
-    "validation_mode",
-    "required_verification",
-    "verification_methods",
-    "collection_prompt",
-    "extraction_examples",
-    "extraction_hint",
-    "is_pii",
-    "retention_days",
-    "freshness_seconds",
-    "enabled",
-)
+# The attributes a schema file sets, stored one column each (the key columns aside).
+_COLUMNS = tuple(sorted(DEFINITION_KEYS - {"name"}))
 
 
 def _to_model(row: Any) -> FieldDefinition:
