@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from ccv.domain.enums import SourceItemType, Status
 from ccv.domain.identifiers import canonical_item_id
-from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH, status_at
+from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
 from ccv.domain.models import Trace, TraceItem, TraceNode
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
@@ -18,15 +17,20 @@ from ccv.store.database import Database
 _EXTERNAL = {t.value for t in SourceItemType if not t.is_vault_item}
 
 
-def _item(row: Any, now: datetime) -> TraceItem:
-    return TraceItem(
+_STATUS = {status.value: status for status in Status}
+_SOURCE_TYPES = {t.value: t for t in SourceItemType}
+
+
+def _item(row: Any) -> TraceItem:
+    """A stored item on the path; the status already has TTL applied by the query."""
+    return TraceItem.model_construct(
         id=row.id,
         kind=row.kind,
         name=row.name,
-        status=status_at(Status(row.status), row.expires_at, now),
+        status=_STATUS[row.status],
         customer=row.customer,
         source_item_id=row.source_item_id,
-        source_item_type=row.source_item_type,
+        source_item_type=_SOURCE_TYPES.get(row.source_item_type),
     )
 
 
@@ -35,11 +39,11 @@ def trace(db: Database, tenant: str, item_id: str) -> Trace:
     canonical = canonical_item_id(item_id)
     now = utcnow()
     with db.read() as conn:
-        rows = store.chain(conn, tenant, canonical) if canonical else []
+        rows = store.chain(conn, tenant, canonical, now) if canonical else []
         if not rows:
             raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
-        dependent_rows = store.dependents(conn, tenant, rows[0].id)
-    chain = [_item(row, now) for row in rows[1:]]
+        dependent_rows = store.dependents(conn, tenant, rows[0].id, now)
+    chain = [_item(row) for row in rows[1:]]
     last = rows[-1]
     truncated = len(rows) > MAX_LINEAGE_DEPTH
     if last.source_item_id is not None and not truncated:
@@ -65,9 +69,7 @@ def trace(db: Database, tenant: str, item_id: str) -> Trace:
             if row.id in seen:  # cycles are refused on write; stay finite regardless
                 continue
             seen.add(row.id)
-            nodes.append(TraceNode(item=_item(row, now), dependents=grow(row.id)))
+            nodes.append(TraceNode(item=_item(row), dependents=grow(row.id)))
         return nodes
 
-    return Trace(
-        item=_item(rows[0], now), chain=chain, dependents=grow(rows[0].id), truncated=truncated
-    )
+    return Trace(item=_item(rows[0]), chain=chain, dependents=grow(rows[0].id), truncated=truncated)

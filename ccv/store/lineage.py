@@ -5,14 +5,19 @@ Each step carries the columns the trace shows, so nothing is joined again afterw
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection, Row, bindparam, text
 
 from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
 from ccv.store.tables import UTCDateTime
 
 _COLUMNS = "id, name, status, customer, source_item_id, source_item_type, expires_at, collected_at"
+
+# Reads report a version past expires_at as expired before the sweep does (lifecycle.status_at).
+_STATUS_NOW = """CASE WHEN status IN ('active', 'orphaned') AND expires_at IS NOT NULL
+                   AND expires_at <= :now THEN 'expired' ELSE status END"""
 
 # Up: one primary-key probe per step in each table; fields and assets share one id space per
 # tenant (import refuses an id used by the other kind).
@@ -39,9 +44,11 @@ _CHAIN = text(
           AND (c.source_item_type IS NULL
                OR c.source_item_type IN ('profile_field', 'profile_asset'))
     )
-    SELECT depth, kind, {_COLUMNS} FROM chain ORDER BY depth
+    SELECT depth, kind, id, name, {_STATUS_NOW} AS status, customer, source_item_id,
+           source_item_type
+    FROM chain ORDER BY depth
     """
-).columns(expires_at=UTCDateTime(), collected_at=UTCDateTime())
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 _ITEMS = f"""
     SELECT tenant, 'field' AS kind, {_COLUMNS} FROM fields
@@ -63,18 +70,20 @@ _DEPENDENTS = text(
         FROM deps d JOIN ({_ITEMS}) i ON i.tenant = :tenant AND i.source_item_id = d.id
         WHERE d.depth < :max_depth
     )
-    SELECT depth, parent, kind, {_COLUMNS} FROM deps ORDER BY depth, collected_at, id
+    SELECT depth, parent, kind, id, name, {_STATUS_NOW} AS status, customer, source_item_id,
+           source_item_type
+    FROM deps ORDER BY depth, collected_at, id
     """
-).columns(expires_at=UTCDateTime(), collected_at=UTCDateTime())
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-def chain(conn: Connection, tenant: str, item_id: str) -> list[Row[Any]]:
+def chain(conn: Connection, tenant: str, item_id: str, now: datetime) -> list[Row[Any]]:
     """The item (depth 0) and the stored items it derives from, up to the root."""
-    params = {"tenant": tenant, "item_id": item_id, "max_depth": MAX_LINEAGE_DEPTH}
+    params = {"tenant": tenant, "item_id": item_id, "max_depth": MAX_LINEAGE_DEPTH, "now": now}
     return list(conn.execute(_CHAIN, params))
 
 
-def dependents(conn: Connection, tenant: str, item_id: str) -> list[Row[Any]]:
+def dependents(conn: Connection, tenant: str, item_id: str, now: datetime) -> list[Row[Any]]:
     """Every item derived from `item_id`, directly or not, with its parent id."""
-    params = {"tenant": tenant, "item_id": item_id, "max_depth": MAX_LINEAGE_DEPTH}
+    params = {"tenant": tenant, "item_id": item_id, "max_depth": MAX_LINEAGE_DEPTH, "now": now}
     return list(conn.execute(_DEPENDENTS, params))
