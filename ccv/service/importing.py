@@ -508,7 +508,11 @@ def import_incoming(
     result = ImportResult(records=len(incoming), dry_run=dry_run)
     now = now or utcnow()
     by_tenant: dict[str, list[tuple[Incoming, ParsedRecord]]] = {}
-    for item in incoming:
+    # Progress counts each record twice: once checked, once stored.
+    steps = 2 * len(incoming)
+    for checked, item in enumerate(incoming, start=1):
+        if progress is not None and checked % 5000 == 0:
+            progress(checked, steps)
         if item.error is not None:
             result.rejected += 1
             result.errors.append(ImportIssue(file=item.file, line=item.line, message=item.error))
@@ -521,13 +525,15 @@ def import_incoming(
             continue
         by_tenant.setdefault(record.tenant, []).append((item, record))
     transaction = db.rollback_only() if dry_run else db.write()
-    done = 0
+    done = len(incoming)
     with transaction as conn:
         for name in sorted(by_tenant):
             import_tenant(conn, name, by_tenant[name], validation, result, now, actor)
             done += len(by_tenant[name])
             if progress is not None:
-                progress(done, len(incoming))
+                progress(done, steps)
+    if progress is not None:
+        progress(steps, steps)
     result.errors.sort(key=lambda issue: (issue.file, issue.line))
     result.warning_details.sort(key=lambda issue: (issue.file, issue.line))
     return result
