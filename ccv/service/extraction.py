@@ -63,7 +63,11 @@ class RequirementExtractor(Protocol):
 def get_extractor(
     settings: Settings | None = None, *, model: str | None = None
 ) -> RequirementExtractor:
-    """The configured extractor (CCV_LLM_MODEL, CCV_LLM_API_BASE, or `model`)."""
+    """The extractor for `model` (default CCV_LLM_MODEL, at CCV_LLM_API_BASE).
+
+    The LLM adapter is not part of this version: this says so (exit 2), and tests stand a fake
+    in for it.
+    """
     raise UsageError(
         "requirement extraction with an LLM is not part of this version of ccv "
         "(`ccv requirements extract` will bring it)"

@@ -1,0 +1,137 @@
+"""What the flows share: the vault they run on, the retry policy, and the run report (return
+value, log lines and a table artifact in the Prefect UI)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+
+from prefect import Task, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
+
+from ccv.config import load_settings
+from ccv.errors import BackendError, SchemaOutdatedError
+from ccv.service import jobs
+from ccv.vault import Vault
+
+R = TypeVar("R")
+
+# Backend failures are retried 4 times, 5, 10, 20 and 40 s apart on average (jittered up to
+# +50%, so that workers that failed together do not come back together): long enough to ride
+# out a PostgreSQL restart or failover, short enough to end before the next scheduled run.
+RETRIES = 4
+RETRY_DELAYS = exponential_backoff(backoff_factor=5)(RETRIES)
+RETRY_JITTER = 0.5
+# Tenants swept at once by one run: below the 5 connections of ccv's PostgreSQL pool.
+TENANT_WORKERS = 4
+
+
+def task_runner() -> TaskRunner[PrefectFuture[Any]]:
+    # The cast: `flow(task_runner=...)` is typed with an invariant future type that Prefect's
+    # own ThreadPoolTaskRunner does not match under mypy --strict.
+    return cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=TENANT_WORKERS))
+
+
+def retry_on_backend_error(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry what a retry can fix: ccv's BackendError (the database, or the LLM, unreachable or
+    failing), not a usage error, and not a schema that `ccv db upgrade` must bring up first."""
+    error = state.data
+    return isinstance(error, BackendError) and not isinstance(error, SchemaOutdatedError)
+
+
+_vaults: dict[str, Vault] = {}
+_vaults_lock = threading.Lock()
+
+
+def vault(batch_size: int | None = None) -> Vault:
+    """The vault for the current settings (CCV_* environment, ccv.toml) and batch size.
+
+    One per process and settings, shared by a run's tasks (and by the runs of a served
+    process), so that they share one connection pool.
+    """
+    settings = load_settings(batch_size=batch_size)
+    key = settings.model_dump_json()
+    with _vaults_lock:
+        opened = _vaults.get(key)
+        if opened is None:
+            opened = _vaults[key] = Vault(settings)
+    return opened
+
+
+def close_vaults() -> None:
+    with _vaults_lock:
+        while _vaults:
+            _vaults.popitem()[1].close()
+
+
+@task(
+    name="list-tenants",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_on_backend_error,
+    cache_policy=NO_CACHE,
+)
+def list_tenants(tenants: list[str] | None) -> list[str]:
+    """The tenants to sweep: those given, or (None) every tenant with a profile."""
+    return jobs.resolve_tenants(vault().db, tenants, all_tenants=tenants is None)
+
+
+def audit_actor(job: str) -> str:
+    """The audit actor of this flow run: `flow:expire/<flow run id>`."""
+    return f"flow:{job}/{flow_run.get_id() or 'local'}"
+
+
+class TenantsFailed(RuntimeError):
+    """Some tenants failed after their retries; the others were processed and reported."""
+
+
+def gather(futures: Mapping[str, PrefectFuture[R]]) -> tuple[dict[str, R], dict[str, str]]:
+    """Wait for every tenant's task: (results, error messages) by tenant."""
+    done: dict[str, R] = {}
+    failed: dict[str, str] = {}
+    for tenant, future in futures.items():
+        try:
+            done[tenant] = future.result()
+        except Exception as exc:  # noqa: BLE001 - reported per tenant, then the run fails
+            failed[tenant] = f"{type(exc).__name__}: {exc}"
+    return done, failed
+
+
+def report(
+    job: str,
+    counts: Mapping[str, Mapping[str, Any]],
+    failed: Mapping[str, str],
+    description: str,
+) -> None:
+    """Log one line per tenant and publish the run's table artifact (key `ccv-JOB`: the UI keeps
+    every run's version); then fail the run if a tenant failed after its retries."""
+    logger = get_run_logger()
+    columns = list(next(iter(counts.values()), {}))
+    table: list[dict[str, Any]] = []
+    for tenant in sorted({*counts, *failed}):
+        if tenant in counts:
+            row = {"tenant": tenant, **counts[tenant], "error": ""}
+            logger.info(
+                "%s tenant=%s %s",
+                job,
+                tenant,
+                " ".join(f"{k}={v}" for k, v in counts[tenant].items()),
+            )
+        else:
+            row = {"tenant": tenant, **dict.fromkeys(columns), "error": failed[tenant]}
+            logger.error("%s tenant=%s failed: %s", job, tenant, failed[tenant])
+        table.append(row)
+    create_table_artifact(table=table, key=f"ccv-{job}", description=description)
+    if failed:
+        raise TenantsFailed(
+            f"{job} failed for {len(failed)} tenant(s): "
+            + "; ".join(f"{tenant}: {error}" for tenant, error in sorted(failed.items()))
+        )

@@ -1,0 +1,71 @@
+"""The `expire` flow (every 5 minutes): values past `expires_at` become `expired`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from ccv.domain.models import SweepResult
+from ccv.domain.timeutil import utcnow
+from flows._common import (
+    RETRIES,
+    RETRY_DELAYS,
+    RETRY_JITTER,
+    audit_actor,
+    gather,
+    list_tenants,
+    report,
+    retry_on_backend_error,
+    task_runner,
+    vault,
+)
+
+
+@task(
+    name="expire-tenant",
+    task_run_name="expire-{tenant}",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_on_backend_error,
+    cache_policy=NO_CACHE,
+)
+def expire_tenant(
+    tenant: str, now: datetime, apply: bool, batch_size: int | None, actor: str
+) -> SweepResult:
+    """One tenant's sweep; ccv batches it, locks it per tenant, and audits every transition."""
+    return vault(batch_size).expire([tenant], now=now, apply=apply, actor=actor)
+
+
+@flow(name="expire", task_runner=task_runner())
+def expire(
+    tenants: list[str] | None = None,
+    batch_size: int | None = None,
+    now: datetime | None = None,
+    apply: bool = True,
+) -> dict[str, int]:
+    """Mark active and orphaned values past `expires_at` as expired, one task per tenant.
+
+    tenants: the tenants to sweep; null sweeps every tenant with a profile.
+    batch_size: items per transaction (default CCV_BATCH_SIZE, 5000).
+    now: sweep as if it were this time (default: when the run starts).
+    apply: false makes it a dry run that only counts.
+    Returns the number of items expired (or expiring, in a dry run) per tenant.
+    """
+    at = now or utcnow()
+    who = audit_actor("expire")
+    futures = {
+        tenant: expire_tenant.submit(tenant, at, apply, batch_size, who)
+        for tenant in list_tenants(tenants)
+    }
+    done, failed = gather(futures)
+    counts = {tenant: result.tenants[tenant].count for tenant, result in done.items()}
+    report(
+        "expire",
+        {t: {"expired": n, "applied": apply, "now": at.isoformat()} for t, n in counts.items()},
+        failed,
+        f"Values expired per tenant ({'applied' if apply else 'dry run'}, now={at.isoformat()})",
+    )
+    return counts

@@ -1,0 +1,148 @@
+"""docker-compose.yml and the Dockerfile: a valid file (Debian's `docker-compose` validates it
+offline) whose commands, entrypoints and environment variables are the ones the code has."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ccv.cli.app import app
+from ccv.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+PREFECT_YAML = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+
+
+def _command(service: str) -> list[str]:
+    command = SERVICES[service]["command"]
+    return shlex.split(command) if isinstance(command, str) else list(command)
+
+
+def _shell_steps(service: str) -> list[list[str]]:
+    """The commands of a `sh -c "a && b && exec c"` service, each split into words."""
+    command = _command(service)
+    assert command[:2] == ["sh", "-c"], command
+    steps = [shlex.split(step) for step in command[2].split("&&")]
+    return [step[1:] if step[0] == "exec" else step for step in steps]
+
+
+def test_docker_compose_config_validates_the_file() -> None:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("docker-compose is required under CI=true (.ci/run installs it)")
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    done = subprocess.run(
+        [binary, "-f", "docker-compose.yml", "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_stack_has_its_services_on_the_promised_versions() -> None:
+    assert SERVICES["postgres"]["image"].startswith("postgres:16")
+    assert SERVICES["redis"]["image"].startswith("redis:7")
+    assert SERVICES["prefect-server"]["image"].startswith("prefecthq/prefect:3")
+    assert SERVICES["migrate"]["build"] == SERVICES["worker"]["build"] == "."
+
+
+def test_services_come_up_in_order_on_health_checks() -> None:
+    for service in ("postgres", "redis", "prefect-server", "worker"):
+        assert SERVICES[service]["healthcheck"]["test"], service
+    assert SERVICES["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert SERVICES["migrate"]["restart"] == "no"  # one-shot
+    assert SERVICES["prefect-server"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy"}
+    }
+    assert SERVICES["worker"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+        "prefect-server": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
+
+
+def test_every_ccv_variable_is_a_setting_and_the_services_share_one_database() -> None:
+    settings = set(Settings.model_fields)
+    urls = set()
+    for name, service in SERVICES.items():
+        for variable in service.get("environment", {}):
+            if variable.startswith("CCV_"):
+                assert variable.removeprefix("CCV_").lower() in settings, (name, variable)
+        if "CCV_DATABASE_URL" in service.get("environment", {}):
+            urls.add(service["environment"]["CCV_DATABASE_URL"])
+    assert len(urls) == 1
+    [url] = urls
+    postgres = SERVICES["postgres"]["environment"]
+    assert url.endswith(f"@postgres:5432/{postgres['POSTGRES_DB']}")
+    # The worker's settings load as the flows will read them.
+    worker = {k: v for k, v in SERVICES["worker"]["environment"].items() if k.startswith("CCV_")}
+    loaded = Settings(**{k.removeprefix("CCV_").lower(): v for k, v in worker.items()})
+    assert loaded.database_url.startswith("postgresql+psycopg://")
+    assert str(loaded.requirements_dir) in [v.split(":")[1] for v in SERVICES["worker"]["volumes"]]
+
+
+def test_every_prefect_variable_is_a_prefect_setting() -> None:
+    from prefect.settings import Settings as PrefectSettings
+    from prefect.settings.legacy import _get_valid_setting_names
+
+    valid = _get_valid_setting_names(PrefectSettings)
+    for name, service in SERVICES.items():
+        for variable in service.get("environment", {}):
+            if variable.startswith("PREFECT_"):
+                assert variable in valid, (name, variable)
+    port = SERVICES["worker"]["environment"]["PREFECT_WORKER_WEBSERVER_PORT"]
+    assert f"127.0.0.1:{port}/health" in " ".join(SERVICES["worker"]["healthcheck"]["test"])
+    api = SERVICES["worker"]["environment"]["PREFECT_API_URL"]
+    assert api == "http://prefect-server:4200/api"
+    assert "4200" in _command("prefect-server")
+
+
+def test_ccv_commands_in_the_compose_file_exist() -> None:
+    command = _command("migrate")
+    assert command == ["ccv", "db", "upgrade"]
+    result = CliRunner().invoke(app, [*command[1:], "--help"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\bccv\b", DOCKERFILE.split("CMD", 1)[1])
+
+
+def test_the_worker_deploys_prefect_yaml_and_serves_its_pool() -> None:
+    pools = {d["work_pool"]["name"] for d in PREFECT_YAML["deployments"]}
+    [pool] = pools
+    create, deploy, start = _shell_steps("worker")
+    assert create == ["prefect", "work-pool", "create", pool, "--type", "process", "--overwrite"]
+    assert deploy == ["prefect", "--no-prompt", "deploy", "--all"]
+    assert start[:5] == ["prefect", "worker", "start", "--pool", pool]
+    assert "--with-healthcheck" in start
+
+
+def test_the_image_holds_what_the_deployments_load() -> None:
+    assert re.search(r"^WORKDIR /app$", DOCKERFILE, re.M)
+    copied = re.findall(r"^COPY (.+) \./", DOCKERFILE, re.M)
+    sources = {part for line in copied for part in line.split()}
+    for deployment in PREFECT_YAML["deployments"]:
+        path = deployment["entrypoint"].split(":")[0]
+        assert (ROOT / path).is_file()
+        assert path.split("/")[0] in sources
+    assert {"prefect.yaml", "ccv", "migrations", "pyproject.toml"} <= sources
+    assert 'pip install ".[flows]"' in DOCKERFILE
+    for volume in SERVICES["postgres"]["volumes"]:
+        host = volume.split(":")[0]
+        if host.startswith("."):
+            assert (ROOT / host).is_file(), volume
