@@ -51,6 +51,24 @@ class Context:
         return vault
 
     @cached_property
+    def cached_vault(self) -> Vault | None:
+        """A vault with the Redis cache of $CCV_REDIS_URL under its own prefix (`ccvbench`),
+        or None when no Redis is configured (the cache metrics are then n/a)."""
+        import os
+
+        url = os.environ.get("CCV_REDIS_URL")
+        if not url:
+            return None
+        from ccv.config import Settings
+        from ccv.vault import Vault
+
+        vault = Vault(
+            Settings(database_url=self.backend.ccv_url, redis_url=url, cache_prefix="ccvbench")
+        )
+        self._closers.append(vault.close)
+        return vault
+
+    @cached_property
     def raw(self) -> Any:
         """One persistent raw connection (psycopg 3 or sqlite3), autocommit."""
         conn = self.backend.connect()
@@ -72,4 +90,5 @@ class Context:
             with contextlib.suppress(Exception):  # closing is best effort
                 closer()
         self.__dict__.pop("vault", None)
+        self.__dict__.pop("cached_vault", None)
         self.__dict__.pop("raw", None)

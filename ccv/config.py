@@ -37,8 +37,12 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = 1800
     # A dead Redis must cost milliseconds, not seconds.
     redis_timeout_seconds: float = 0.05
+    # After a Redis error, reads skip Redis this long before trying it again.
+    redis_retry_seconds: float = 1.0
     config_file: Path | None = None
-    batch_size: int = 5000
+    # Rows per sweep transaction: large enough to amortise the commit and the job lock, small
+    # enough that a batch holds its row locks for well under a second.
+    batch_size: int = 20000
     llm_model: str | None = None
     llm_api_base: str | None = None
     llm_timeout_seconds: float = 60.0

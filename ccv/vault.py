@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,6 +14,8 @@ from ccv.config import Settings, load_settings
 from ccv.domain.enums import ItemKind, Source, SourceItemType, ValidationMode
 from ccv.domain.identifiers import check_key, check_slug
 from ccv.domain.models import (
+    CacheFlush,
+    CacheStats,
     DeleteResult,
     EraseResult,
     FieldDefinition,
@@ -34,6 +37,7 @@ from ccv.store.database import Database
 if TYPE_CHECKING:
     from ccv.domain.gaps import Gaps
     from ccv.service.requirements import RequirementsApplyResult
+    from ccv.store.cache import RedisCache
 
 
 def _key(value: str, what: str) -> str:
@@ -49,6 +53,22 @@ class Vault:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
+        self._cache: RedisCache | None = None
+        self._cache_lock = threading.Lock()
+
+    @property
+    def cache(self) -> RedisCache | None:
+        """The Redis read cache (None without `redis_url`), built on first use; Redis itself is
+        imported and connected only when the cache is first used."""
+        if self.settings.redis_url is None:
+            return None
+        if self._cache is None:
+            with self._cache_lock:
+                if self._cache is None:
+                    from ccv.store.cache import build_cache
+
+                    self._cache = build_cache(self.settings)
+        return self._cache
 
     def __enter__(self) -> Vault:
         return self
@@ -62,6 +82,8 @@ class Vault:
         self.close()
 
     def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
         self.db.dispose()
 
     # Reads
@@ -83,6 +105,7 @@ class Vault:
             history=history,
             reveal_pii=reveal_pii,
             actor=actor,
+            cache=self.cache,
         )
 
     def history(self, tenant: str, customer: str, name: str | None = None) -> list[FieldVersion]:
@@ -102,7 +125,7 @@ class Vault:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         return validation.validate_profile(
-            self.db, _key(tenant, "tenant"), _key(customer, "customer"), agent
+            self.db, _key(tenant, "tenant"), _key(customer, "customer"), agent, cache=self.cache
         )
 
     def schema(self, tenant: str, agent: str | None = None) -> list[FieldDefinition]:
@@ -161,6 +184,7 @@ class Vault:
             validation=validation_mode,
             actor=actor,
             fresh_id=fresh_id,
+            cache=self.cache,
         )
         return field_from_row(row)
 
@@ -182,10 +206,11 @@ class Vault:
             dry_run=dry_run,
             actor=actor,
             progress=progress,
+            cache=self.cache,
         )
 
     def apply_schema(self, paths: Sequence[Path]) -> SchemaApplyResult:
-        return schema.apply_schema(self.db, paths)
+        return schema.apply_schema(self.db, paths, cache=self.cache)
 
     def expire(
         self,
@@ -207,6 +232,7 @@ class Vault:
             batch_size=self.settings.batch_size,
             actor=actor,
             item_limit=item_limit,
+            cache=self.cache,
         )
 
     def orphans(
@@ -227,18 +253,23 @@ class Vault:
             batch_size=self.settings.batch_size,
             actor=actor,
             item_limit=item_limit,
+            cache=self.cache,
         )
 
     def delete(
         self, tenant: str, item_id: str, *, force: bool = False, actor: str = "library"
     ) -> DeleteResult:
         return deletion.delete_item(
-            self.db, _key(tenant, "tenant"), item_id, force=force, actor=actor
+            self.db, _key(tenant, "tenant"), item_id, force=force, actor=actor, cache=self.cache
         )
 
     def erase(self, tenant: str, customer: str, *, actor: str = "library") -> EraseResult:
         return deletion.erase_customer(
-            self.db, _key(tenant, "tenant"), _key(customer, "customer"), actor=actor
+            self.db,
+            _key(tenant, "tenant"),
+            _key(customer, "customer"),
+            actor=actor,
+            cache=self.cache,
         )
 
     def apply_requirements(self, paths: Sequence[Path]) -> RequirementsApplyResult:
@@ -246,7 +277,7 @@ class Vault:
         `paths`), then store each as the whole truth for its scenario; idempotent."""
         from ccv.service.requirements import apply_requirements
 
-        return apply_requirements(self.db, paths)
+        return apply_requirements(self.db, paths, cache=self.cache)
 
     def gaps(self, tenant: str, customer: str, scenario: str) -> Gaps:
         """The customer's unmet requirements of a scenario, in collection order, with prompts."""
@@ -257,8 +288,22 @@ class Vault:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         return find_customer_gaps(
-            self.db, _key(tenant, "tenant"), _key(customer, "customer"), scenario
+            self.db, _key(tenant, "tenant"), _key(customer, "customer"), scenario, cache=self.cache
         )
+
+    # The read cache
+    def cache_stats(self) -> CacheStats:
+        """Hits, misses and errors of every process using this Redis (and prefix), and the hit
+        rate. UsageError without a Redis configured, BackendError when it is unreachable."""
+        from ccv.service import cache
+
+        return cache.stats(self.cache)
+
+    def flush_cache(self, tenant: str | None = None) -> CacheFlush:
+        """Drop one tenant's cached entries (one operation), or all of them."""
+        from ccv.service import cache
+
+        return cache.flush(self.cache, _key(tenant, "tenant") if tenant is not None else None)
 
 
 def open_vault(settings: Settings | None = None, **overrides: Any) -> Vault:

@@ -107,3 +107,66 @@ def demo_vault(vault: Vault) -> Vault:
 
 
 __all__ = ["FIXTURES", "downgrade", "upgrade"]
+
+
+# --- Redis -------------------------------------------------------------------------------------
+# The real Redis on 127.0.0.1:6379, database 15. Each test gets a key prefix of its own and its
+# keys are deleted afterwards: a fresh, empty cache per test, without a FLUSHDB that would wipe
+# the keys of a test running at the same time in another xdist worker.
+
+REDIS_TEST_URL = os.environ.get("CCV_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+class RedisTarget:
+    """The test's Redis: its URL, its own cache prefix, and a plain client for inspection."""
+
+    def __init__(self, url: str, prefix: str, client) -> None:  # client: redis.Redis
+        self.url = url
+        self.prefix = prefix
+        self.client = client
+
+    def settings(self, database_url: str, **overrides: object) -> Settings:
+        # Generous timeouts: a loaded CI machine must not turn a slow reply into a test failure
+        # (the fault tests set short ones where a silent server is the point).
+        values: dict[str, object] = {
+            "redis_retry_seconds": 0.0,
+            "redis_timeout_seconds": 2.0,
+            **overrides,
+        }
+        return Settings(
+            database_url=database_url, redis_url=self.url, cache_prefix=self.prefix, **values
+        )
+
+    def stored_keys(self) -> list[str]:
+        return sorted(
+            key.decode() for key in self.client.scan_iter(match=f"{self.prefix}:*", count=1000)
+        )
+
+    def cleanup(self) -> None:
+        for key in self.client.scan_iter(match=f"{self.prefix}:*", count=1000):
+            self.client.unlink(key)
+
+
+def _redis_unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Redis is required under CI=true: {reason}")
+    pytest.skip(f"Redis not available: {reason}")
+
+
+@pytest.fixture
+def redis_target() -> Iterator[RedisTarget]:
+    """An empty cache namespace on the real Redis (skips without one, fails under CI=true)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        _redis_unavailable(str(exc).splitlines()[0])
+    target = RedisTarget(REDIS_TEST_URL, f"ccvtest-{uuid.uuid4().hex[:12]}", client)
+    try:
+        yield target
+    finally:
+        target.cleanup()
+        client.close()

@@ -89,12 +89,13 @@ def main_options(
 
 
 def _register() -> None:
-    from ccv.cli import db, profile, requirements, schema
+    from ccv.cli import cache, db, profile, requirements, schema
 
     app.add_typer(db.app, name="db")
     app.add_typer(schema.app, name="schema")
     app.add_typer(profile.app, name="profile")
     app.add_typer(requirements.app, name="requirements")
+    app.add_typer(cache.app, name="cache")
 
 
 _register()

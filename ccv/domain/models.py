@@ -258,3 +258,20 @@ class Finding(_Model):
     column: int
     code: str
     message: str
+
+
+class CacheStats(_Model):
+    """`cache stats` (SPEC §5 JSON shape): counters of every process sharing the cache."""
+
+    hits: int
+    misses: int
+    errors: int
+    # hits / (hits + misses); None before the first lookup.
+    hit_rate: float | None
+
+
+class CacheFlush(_Model):
+    """`cache flush`: which entries were dropped (`deleted` counts keys when all were)."""
+
+    tenant: str | None
+    deleted: int | None

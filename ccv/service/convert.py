@@ -20,7 +20,12 @@ def _effective(data: dict[str, Any], now: datetime) -> None:
 
 def field_model(row: Any, reveal: bool, now: datetime) -> FieldVersion:
     """A stored field version (its row carries `is_pii`), masked unless `reveal`."""
-    data = dict(row._mapping)
+    return field_from_data(dict(row._mapping), reveal, now)
+
+
+def field_from_data(data: dict[str, Any], reveal: bool, now: datetime) -> FieldVersion:
+    """`field_model` of a row already turned into a dict (which it changes), e.g. from the
+    cache, where rows are kept unmasked and masked on the way out like database rows."""
     data.pop("content_hash", None)
     _effective(data, now)
     data["source_metadata"] = data.get("source_metadata") or {}
@@ -38,7 +43,12 @@ def field_model(row: Any, reveal: bool, now: datetime) -> FieldVersion:
 
 
 def asset_model(row: Any, analysis: dict[str, list[str]], now: datetime) -> AssetVersion:
-    data = dict(row._mapping)
+    return asset_from_data(dict(row._mapping), analysis, now)
+
+
+def asset_from_data(
+    data: dict[str, Any], analysis: dict[str, list[str]], now: datetime
+) -> AssetVersion:
     data.pop("content_hash", None)
     _effective(data, now)
     data["analysis_field_ids"] = analysis.get(data["id"], [])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.identifiers import canonical_item_id
@@ -15,6 +15,9 @@ from ccv.service.writes import audit_row
 from ccv.store import items as store
 from ccv.store import sweeps
 from ccv.store.database import Database
+
+if TYPE_CHECKING:
+    from ccv.store.cache import RedisCache
 
 
 def _orphan(
@@ -34,7 +37,13 @@ def _orphan(
 
 
 def delete_item(
-    db: Database, tenant: str, item_id: str, *, force: bool = False, actor: str = "library"
+    db: Database,
+    tenant: str,
+    item_id: str,
+    *,
+    force: bool = False,
+    actor: str = "library",
+    cache: RedisCache | None = None,
 ) -> DeleteResult:
     """Delete one version; refused while it has active dependents unless `force` orphans them."""
     canonical = canonical_item_id(item_id)
@@ -55,6 +64,11 @@ def delete_item(
                 f"{first.name}); pass --force to delete it and orphan them"
             )
         orphaned = _orphan(conn, tenant, dependents, now, actor, f"source {row.id} deleted")
+        # Whose reads change: the owner, the orphaned dependents' customers, and the owner of
+        # the asset a deleted field derived from (its analysis_field_ids list that field).
+        touched = {row.customer} | {dependent.customer for _, dependent in dependents}
+        if cache is not None and kind is ItemKind.FIELD:
+            touched |= store.source_asset_owners(conn, tenant, ids=[row.id])
         store.delete_items(conn, kind, tenant, [row.id])
         store.insert_audit(
             conn,
@@ -73,11 +87,18 @@ def delete_item(
                 )
             ],
         )
+    if cache is not None:
+        cache.invalidate_customers(tenant, touched)
     return DeleteResult(id=row.id, kind=kind, deleted=True, orphaned=orphaned)
 
 
 def erase_customer(
-    db: Database, tenant: str, customer: str, *, actor: str = "library"
+    db: Database,
+    tenant: str,
+    customer: str,
+    *,
+    actor: str = "library",
+    cache: RedisCache | None = None,
 ) -> EraseResult:
     """Right to erasure: every value of the customer goes; derived items elsewhere are orphaned."""
     now = utcnow()
@@ -94,6 +115,9 @@ def erase_customer(
             if row.customer != customer
         ]
         orphaned = _orphan(conn, tenant, outside, now, actor, "source erased")
+        touched = {customer} | {row.customer for _, row in outside}
+        if cache is not None:
+            touched |= store.source_asset_owners(conn, tenant, customer=customer)
         events: list[dict[str, Any]] = []
         for kind, kind_rows in rows.items():
             store.delete_items(conn, kind, tenant, [row.id for row in kind_rows])
@@ -113,6 +137,8 @@ def erase_customer(
             )
         store.insert_audit(conn, events)
         store.delete_profile(conn, tenant, customer)
+    if cache is not None:
+        cache.invalidate_customers(tenant, touched)
     return EraseResult(
         tenant=tenant,
         customer=customer,

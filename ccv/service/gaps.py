@@ -13,17 +13,21 @@ import threading
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from ccv.domain.enums import Status
 from ccv.domain.gaps import CustomerValues, GapPlan, Gaps, compile_plan, find_gaps
 from ccv.domain.lifecycle import status_at
+from ccv.domain.models import FieldDefinition, ScenarioRequirement
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
 from ccv.store import requirements as store
 from ccv.store.database import Database
 from ccv.store.definitions import load_definitions
+
+if TYPE_CHECKING:
+    from ccv.store.cache import RedisCache
 
 MAX_PLANS = 1024  # per Database; a plan is a few kilobytes
 
@@ -72,18 +76,129 @@ def customer_values(rows: Sequence[Any], now: datetime) -> CustomerValues:
     return CustomerValues(current=current, expired=expired)
 
 
+class _GapRow(NamedTuple):
+    name: str
+    value: Any
+    status: str
+    verified: bool
+    expires_at: datetime | None
+
+
+def _cached_plan(
+    db: Database, cache: RedisCache, tenant: str, scenario: str
+) -> tuple[Hashable, GapPlan] | None:
+    """The scenario compiled from its cached requirements and the tenant's cached definitions
+    (read from the database and cached when missing); None when Redis cannot be used."""
+    scenario_entry = cache.keys.scenario(tenant, scenario)
+    defs_entry = cache.keys.definitions(tenant)
+    snapshot = cache.read(tenant, [scenario_entry, defs_entry])
+    if snapshot is None:
+        return None
+    stored: dict[str, Any] | None = snapshot.get(scenario_entry)
+    stored_defs: list[dict[str, Any]] | None = snapshot.get(defs_entry)
+    if stored is None or stored_defs is None:
+        with db.read() as conn:
+            if stored is None:
+                agent = store.scenario_agent(conn, tenant, scenario)
+                requirements = store.load_requirements(conn, tenant, scenario) if agent else []
+                stored = {
+                    "agent": agent,
+                    "requirements": [r.model_dump(mode="json") for r in requirements],
+                }
+                cache.fill(snapshot, scenario_entry, stored)
+            if stored_defs is None:
+                stored_defs = [d.model_dump(mode="json") for d in load_definitions(conn, tenant)]
+                cache.fill(snapshot, defs_entry, stored_defs)
+    if stored["agent"] is None:
+        raise NotFoundError(f"scenario {scenario} not found in tenant {tenant}")
+    plan = compile_plan(
+        stored["agent"],
+        [ScenarioRequirement.model_validate(r) for r in stored["requirements"]],
+        [FieldDefinition.model_validate(d) for d in stored_defs],
+    )
+    return _redis_stamp(cache, snapshot.incarnation, snapshot.gens, tenant), plan
+
+
+def _redis_stamp(
+    cache: RedisCache, incarnation: str, gens: dict[str, str], tenant: str
+) -> Hashable:
+    """A plan compiled from Redis is current while the tenant's epoch and requirements
+    generation (and the Redis server) are unchanged."""
+    epoch, requirements = cache.keys.epoch(tenant), cache.keys.requirements_gen(tenant)
+    return ("redis", cache.keys.prefix, incarnation, gens.get(epoch), gens.get(requirements))
+
+
+def _cached_gaps(
+    db: Database, cache: RedisCache, tenant: str, customer: str, scenario: str, now: datetime
+) -> tuple[GapPlan, CustomerValues] | None:
+    rows_entry = cache.keys.gap_rows(tenant, customer)
+    extra = (cache.keys.epoch(tenant), cache.keys.requirements_gen(tenant))
+    snapshot = cache.read(tenant, [rows_entry], extra_gens=extra)
+    if snapshot is None:
+        return None
+    key = (tenant, scenario)
+    plans = _cache(db)
+    cached = plans.get(key)
+    if cached is not None and cached.stamp == _redis_stamp(
+        cache, snapshot.incarnation, snapshot.gens, tenant
+    ):
+        plan = cached.plan
+    else:
+        compiled = _cached_plan(db, cache, tenant, scenario)
+        if compiled is None:
+            return None
+        _remember(plans, key, _Cached(*compiled))
+        plan = compiled[1]
+    stored: list[list[Any]] | None = snapshot.get(rows_entry)
+    if stored is None:
+        with db.read() as conn:
+            stored = [list(row) for row in store.customer_gap_rows(conn, tenant, customer)]
+        cache.fill(snapshot, rows_entry, stored)
+    rows = [
+        _GapRow(
+            name,
+            value,
+            status,
+            bool(verified),
+            datetime.fromisoformat(expires) if isinstance(expires, str) else expires,
+        )
+        for name, value, status, verified, expires in stored
+    ]
+    return plan, customer_values(rows, now)
+
+
 def find_customer_gaps(
-    db: Database, tenant: str, customer: str, scenario: str, *, now: datetime | None = None
+    db: Database,
+    tenant: str,
+    customer: str,
+    scenario: str,
+    *,
+    now: datetime | None = None,
+    cache: RedisCache | None = None,
 ) -> Gaps:
     """The customer's unmet requirements of `scenario`, in collection order.
 
     An unknown scenario is NotFoundError; a customer with nothing stored simply misses every
-    requirement that applies (reason `absent`).
+    requirement that applies (reason `absent`). With a cache, the compiled scenario is checked
+    against Redis generations and the customer's versions come from Redis (one round trip).
     """
     now = now or utcnow()
+    if cache is not None:
+        found = _cached_gaps(db, cache, tenant, customer, scenario, now)
+        if found is not None:
+            plan, values = found
+            missing, satisfied = find_gaps(plan, values)
+            return Gaps(
+                scenario=scenario,
+                customer=customer,
+                tenant=tenant,
+                agent=plan.agent,
+                missing=missing,
+                satisfied=satisfied,
+            )
     key = (tenant, scenario)
-    cache = _cache(db)
-    cached = cache.get(key)
+    plans = _cache(db)
+    cached = plans.get(key)
     names = cached.plan.names if cached is not None else None
     with db.read() as conn:
         rows = store.gap_rows(conn, tenant, scenario, customer, names)
@@ -96,7 +211,7 @@ def find_customer_gaps(
                 store.load_requirements(conn, tenant, scenario),
                 load_definitions(conn, tenant),
             )
-            _remember(cache, key, _Cached(stamp, plan))
+            _remember(plans, key, _Cached(stamp, plan))
             if names is not None and not set(plan.names) <= set(names):
                 rows = store.gap_rows(conn, tenant, scenario, customer, plan.names)
         else:

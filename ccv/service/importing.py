@@ -6,6 +6,7 @@ and a dry run does the same work and rolls it back.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gc
 import hashlib
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection
@@ -31,11 +32,15 @@ from ccv.domain.models import ImportIssue, ImportResult
 from ccv.domain.records import ParsedRecord, RecordError, parse_record
 from ccv.domain.timeutil import utcnow
 from ccv.domain.validators import coerce_cell
-from ccv.errors import FindingsError, UsageError
+from ccv.errors import BackendError, FindingsError, UsageError
+from ccv.service.profiles import refill_current
 from ccv.service.writes import NewItem, store_items
 from ccv.store import items as store
 from ccv.store.database import Database
 from ccv.store.definitions import tenant_rules
+
+if TYPE_CHECKING:
+    from ccv.store.cache import RedisCache
 
 # Ids of records given without one: a hash of the record as written, in its own namespace.
 RECORD_NAMESPACE = uuid.UUID("6f0e8c1a-5d2b-4c39-9a51-3c1f0d7e2b44")
@@ -464,6 +469,7 @@ def import_files(
     dry_run: bool = False,
     actor: str = "library",
     progress: Progress | None = None,
+    cache: RedisCache | None = None,
 ) -> ImportResult:
     """Import every record of `paths` in one transaction (rolled back when `dry_run`)."""
     with gc_paused():
@@ -478,6 +484,7 @@ def import_files(
             dry_run=dry_run,
             actor=actor,
             progress=progress,
+            cache=cache,
         )
 
 
@@ -504,6 +511,7 @@ def import_incoming(
     actor: str = "library",
     progress: Progress | None = None,
     now: datetime | None = None,
+    cache: RedisCache | None = None,
 ) -> ImportResult:
     result = ImportResult(records=len(incoming), dry_run=dry_run)
     now = now or utcnow()
@@ -526,17 +534,59 @@ def import_incoming(
         by_tenant.setdefault(record.tenant, []).append((item, record))
     transaction = db.rollback_only() if dry_run else db.write()
     done = len(incoming)
+    touched: dict[str, set[str]] = {}
     with transaction as conn:
         for name in sorted(by_tenant):
-            import_tenant(conn, name, by_tenant[name], validation, result, now, actor)
+            rows = import_tenant(conn, name, by_tenant[name], validation, result, now, actor)
+            if cache is not None and not dry_run:
+                touched[name] = touched_customers(conn, name, by_tenant[name], rows)
             done += len(by_tenant[name])
             if progress is not None:
                 progress(done, steps)
+    # Committed: now (never before) the cached copies of these customers may go.
+    for name, customers in touched.items():
+        assert cache is not None
+        cache.invalidate_customers(name, customers)
     if progress is not None:
         progress(steps, steps)
     result.errors.sort(key=lambda issue: (issue.file, issue.line))
     result.warning_details.sort(key=lambda issue: (issue.file, issue.line))
     return result
+
+
+def touched_customers(
+    conn: Connection,
+    tenant: str,
+    batch: Sequence[tuple[Incoming, ParsedRecord]],
+    rows: Sequence[dict[str, Any]],
+) -> set[str]:
+    """Customers whose reads a stored batch can change: its own, and the owners of the assets
+    its new fields derive from (an asset lists the fields derived from it)."""
+    customers = {record.customer for _, record in batch}
+    sources = {
+        row["source_item_id"]
+        for row in rows
+        if row.get("source_item_type") == SourceItemType.PROFILE_ASSET.value
+    }
+    if sources:
+        customers |= store.asset_owners(conn, tenant, sources)
+    return customers
+
+
+def _invalidate_and_refill(
+    db: Database, cache: RedisCache, tenant: str, customers: set[str]
+) -> None:
+    """After a single write: drop the customers' cached copies, and cache again the profiles
+    that were cached (someone is reading them). The refill reads after the commit and is
+    stored against the generations the invalidation set, so a later write still wins; it is
+    an optimisation, and a failure in it never fails the write that already committed."""
+    snapshot = cache.invalidate_customers(tenant, customers)
+    if snapshot is None:
+        return
+    for customer in sorted(customers):
+        if cache.keys.profile(tenant, customer).key in snapshot.dropped:
+            with contextlib.suppress(BackendError):
+                refill_current(db, cache, tenant, customer, snapshot)
 
 
 def save_record(
@@ -547,6 +597,7 @@ def save_record(
     validation: ValidationMode | None,
     actor: str,
     fresh_id: bool,
+    cache: RedisCache | None = None,
 ) -> dict[str, Any]:
     """Store one record through the import rules; return its stored row or raise FindingsError."""
     incoming = Incoming("save_field", 1, raw)
@@ -568,6 +619,9 @@ def save_record(
         )
         if result.errors:
             raise FindingsError(result.errors[0].message)
+        touched = touched_customers(conn, tenant, [(incoming, record)], rows) if cache else set()
+    if cache is not None and rows:
+        _invalidate_and_refill(db, cache, tenant, touched)
     if not rows:
         raise FindingsError(f"field {record.id} is already stored with the same content")
     return rows[0]

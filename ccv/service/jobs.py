@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.models import SweepItem, SweepResult, TenantSweep
@@ -17,6 +17,9 @@ from ccv.domain.timeutil import utcnow
 from ccv.errors import UsageError
 from ccv.store import sweeps
 from ccv.store.database import Database
+
+if TYPE_CHECKING:
+    from ccv.store.cache import RedisCache
 
 
 def _item(kind: ItemKind, row: Any) -> SweepItem:
@@ -69,6 +72,13 @@ class _Listing:
         )
 
 
+def _invalidate(cache: RedisCache | None, tenant: str, rows: Sequence[Any]) -> None:
+    """After a batch's commit: the swept customers' cached reads go (rows as `_item` reads them:
+    the customer is the second column)."""
+    if cache is not None and rows:
+        cache.invalidate_customers(tenant, {row[1] for row in rows})
+
+
 def resolve_tenants(db: Database, tenants: Sequence[str] | None, all_tenants: bool) -> list[str]:
     if bool(tenants) == all_tenants:
         raise UsageError("give --tenant T or --all-tenants (exactly one)")
@@ -88,6 +98,7 @@ def expire(
     batch_size: int = 5000,
     actor: str = "library",
     item_limit: int | None = DEFAULT_ITEM_LIMIT,
+    cache: RedisCache | None = None,
 ) -> SweepResult:
     """Mark active and orphaned items past `expires_at` as expired (a dry run unless `apply`).
 
@@ -112,6 +123,7 @@ def expire(
                 with db.write() as conn:
                     sweeps.lock_job(conn, "expire", tenant)
                     rows = sweeps.expire_batch(conn, kind, tenant, now, batch_size, actor)
+                _invalidate(cache, tenant, rows)
                 listing.add(kind, rows, len(rows))
                 if len(rows) < batch_size:
                     break
@@ -129,6 +141,7 @@ def orphans(
     batch_size: int = 5000,
     actor: str = "library",
     item_limit: int | None = DEFAULT_ITEM_LIMIT,
+    cache: RedisCache | None = None,
 ) -> SweepResult:
     """Mark active items whose vault source no longer exists as orphaned (dry run by default).
 
@@ -149,6 +162,7 @@ def orphans(
                     sweeps.lock_job(conn, "orphans", tenant)
                     rows = sweeps.orphan_candidates(conn, kind, tenant, limit=batch_size)
                     sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor)
+                _invalidate(cache, tenant, rows)
                 listing.add(kind, rows, len(rows))
                 if len(rows) < batch_size:
                     break

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
 from ccv.domain.enums import ItemKind, Status
-from ccv.domain.lifecycle import Version, pick_as_of
+from ccv.domain.lifecycle import Version, is_expired, pick_as_of
 from ccv.domain.models import Profile
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
-from ccv.service.convert import asset_model, field_model
+from ccv.service.convert import asset_from_data, asset_model, field_from_data, field_model
 from ccv.service.writes import audit_row
 from ccv.store import items as store
 from ccv.store.database import Database
+
+if TYPE_CHECKING:
+    from ccv.store.cache import RedisCache, Snapshot
 
 
 def not_found(tenant: str, customer: str) -> NotFoundError:
@@ -85,6 +88,96 @@ def read_profile(
     return profile
 
 
+# --- the current view through the cache ---------------------------------------------------
+
+
+def _rows_data(rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows as plain dicts (str keys: SQLAlchemy's are a str subclass orjson refuses)."""
+    if not rows:
+        return []
+    names = [str(name) for name in rows[0]._mapping]
+    found = [dict(zip(names, row, strict=True)) for row in rows]
+    for data in found:
+        data.pop("content_hash", None)
+    return found
+
+
+def read_current(conn: Connection, tenant: str, customer: str, now: datetime) -> dict[str, Any]:
+    """What the current view is built from, in the form the cache keeps: unmasked rows (fields
+    carry `is_pii`; both keep `expires_at`, so TTL-on-read still applies to a cached copy), the
+    assets' derived field ids and whether the customer exists at all."""
+    field_rows = store.current_items(conn, ItemKind.FIELD, tenant, customer, now)
+    asset_rows = store.current_items(conn, ItemKind.ASSET, tenant, customer, now)
+    exists = bool(field_rows or asset_rows) or store.customer_exists(conn, tenant, customer)
+    asset_ids = [row.id for row in asset_rows]
+    analysis = store.derived_field_ids(conn, tenant, asset_ids) if asset_ids else {}
+    return {
+        "fields": _rows_data(field_rows),
+        "assets": _rows_data(asset_rows),
+        "analysis": dict(analysis),
+        "exists": exists,
+    }
+
+
+def live_rows(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The rows not expired at `now` (TTL-on-read), with `expires_at` as a datetime: a cached
+    copy outlives the moment it was read, and must not serve a value past its expiry."""
+    live = []
+    for row in rows:
+        expires = row.get("expires_at")
+        if isinstance(expires, str):
+            expires = row["expires_at"] = datetime.fromisoformat(expires)
+        if not is_expired(expires, now):
+            live.append(row)
+    return live
+
+
+def profile_from_current(
+    data: dict[str, Any], tenant: str, customer: str, now: datetime
+) -> Profile:
+    """The current view (PII masked) from `read_current`'s data, fresh or cached."""
+    field_rows = live_rows(data["fields"], now)
+    asset_rows = live_rows(data["assets"], now)
+    if not field_rows and not asset_rows and not data["exists"]:
+        raise not_found(tenant, customer)
+    analysis: dict[str, list[str]] = data["analysis"]
+    return Profile(
+        tenant=tenant,
+        customer=customer,
+        as_of=now,
+        fields={row["name"]: field_from_data(row, False, now) for row in field_rows},
+        assets=[asset_from_data(row, analysis, now) for row in asset_rows],
+    )
+
+
+def current_data(
+    db: Database, cache: RedisCache, tenant: str, customer: str, now: datetime
+) -> dict[str, Any]:
+    """The current view's data from Redis, or from the database (then cached, unless a write
+    to the customer happened since the lookup)."""
+    entry = cache.keys.profile(tenant, customer)
+    snapshot = cache.read(tenant, [entry])
+    data = snapshot.get(entry) if snapshot is not None else None
+    if data is None:
+        with db.read() as conn:
+            data = read_current(conn, tenant, customer, now)
+        if snapshot is not None:
+            cache.fill(snapshot, entry, data)
+    assert isinstance(data, dict)
+    return data
+
+
+def refill_current(
+    db: Database, cache: RedisCache, tenant: str, customer: str, snapshot: Snapshot
+) -> None:
+    """After a write that dropped a cached profile: read it again and cache it, so that a hot
+    customer stays cached. `snapshot` holds the generations the invalidation set, so a later
+    write still wins."""
+    with db.read() as conn:
+        data = read_current(conn, tenant, customer, utcnow())
+    cache.fill(snapshot, cache.keys.profile(tenant, customer), data)
+
+
 def get_profile(
     db: Database,
     tenant: str,
@@ -94,8 +187,18 @@ def get_profile(
     history: bool = False,
     reveal_pii: bool = False,
     actor: str = "library",
+    cache: RedisCache | None = None,
 ) -> Profile:
-    """The profile now (or at `as_of`); a PII reveal is audited in the same transaction."""
+    """The profile now (or at `as_of`); a PII reveal is audited in the same transaction.
+
+    With a cache, the current view (not `as_of`, `history` or a PII reveal, which always read
+    the database) comes from Redis when it holds a current copy.
+    """
+    if cache is not None and as_of is None and not history and not reveal_pii:
+        now = utcnow()
+        return profile_from_current(
+            current_data(db, cache, tenant, customer, now), tenant, customer, now
+        )
     transaction = db.write() if reveal_pii else db.read()
     with transaction as conn:
         profile = read_profile(

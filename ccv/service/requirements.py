@@ -33,6 +33,7 @@ from ccv.domain.yamldoc import YamlDoc, YamlError, parse_yaml
 from ccv.errors import InvalidFilesError, UsageError
 
 if TYPE_CHECKING:
+    from ccv.store.cache import RedisCache
     from ccv.store.database import Database
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -291,7 +292,9 @@ def content_hash(scenario: ScenarioFile) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def apply_requirements(db: Database, paths: Sequence[Path]) -> RequirementsApplyResult:
+def apply_requirements(
+    db: Database, paths: Sequence[Path], *, cache: RedisCache | None = None
+) -> RequirementsApplyResult:
     """Validate like `requirements validate`, against the agents' schemas stored in the
     database merged with any schema files among `paths` (files win), then store each
     requirements file as the whole truth for its scenario, all in one transaction.
@@ -321,6 +324,7 @@ def apply_requirements(db: Database, paths: Sequence[Path]) -> RequirementsApply
         )
     outcome = RequirementsApplyResult(files=result.files, warnings=result.warnings)
     now = utcnow()
+    changed: set[str] = set()
     with db.write() as conn:
         store.lock_scenarios(conn, ((s.tenant, s.scenario) for s in result.scenarios))
         for scenario in result.scenarios:
@@ -333,6 +337,8 @@ def apply_requirements(db: Database, paths: Sequence[Path]) -> RequirementsApply
                 content_hash=content_hash(scenario),
             )
             counts = store.replace_scenario(conn, header, scenario.requirements, now)
+            if counts.changed:
+                changed.add(scenario.tenant)
             status: Literal["created", "updated", "unchanged"] = (
                 "created"
                 if counts.scenario_created
@@ -357,4 +363,8 @@ def apply_requirements(db: Database, paths: Sequence[Path]) -> RequirementsApply
             outcome.updated += counts.updated
             outcome.unchanged += counts.unchanged
             outcome.removed += counts.removed
+    # Committed: the tenants' cached scenarios go stale (one INCR each).
+    for tenant in sorted(changed):
+        if cache is not None:
+            cache.invalidate_requirements(tenant)
     return outcome

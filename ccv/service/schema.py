@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ccv.domain.models import FieldDefinition, Finding, SchemaApplyResult
 from ccv.domain.schema_file import parse_schema
@@ -12,6 +13,9 @@ from ccv.domain.yamldoc import YamlError, parse_yaml
 from ccv.errors import InvalidFilesError, UsageError
 from ccv.store.database import Database
 from ccv.store.definitions import load_definitions, replace_agent
+
+if TYPE_CHECKING:
+    from ccv.store.cache import RedisCache
 
 
 def read_text(path: Path) -> str:
@@ -70,7 +74,9 @@ def _conflicts(
     return problems
 
 
-def apply_schema(db: Database, paths: Sequence[Path]) -> SchemaApplyResult:
+def apply_schema(
+    db: Database, paths: Sequence[Path], *, cache: RedisCache | None = None
+) -> SchemaApplyResult:
     """Validate every file, then replace each agent's definitions in one transaction."""
     findings: list[Finding] = []
     by_agent: dict[tuple[str, str], list[FieldDefinition]] = {}
@@ -98,6 +104,7 @@ def apply_schema(db: Database, paths: Sequence[Path]) -> SchemaApplyResult:
         raise InvalidFilesError([(f.file, f.line, f.column, f.message) for f in findings])
     now = utcnow()
     created = updated = unchanged = 0
+    changed: set[str] = set()
     with db.write() as conn:
         for tenant in sorted({t for t, _ in by_agent}):
             group = {key: defs for key, defs in by_agent.items() if key[0] == tenant}
@@ -105,14 +112,20 @@ def apply_schema(db: Database, paths: Sequence[Path]) -> SchemaApplyResult:
             if conflicts:
                 raise InvalidFilesError(conflicts)
             for (_, agent), definitions in sorted(group.items()):
-                c, u, same, _removed = replace_agent(conn, tenant, agent, definitions, now)
+                c, u, same, removed = replace_agent(conn, tenant, agent, definitions, now)
                 created, updated, unchanged = created + c, updated + u, unchanged + same
+                if c or u or removed:
+                    changed.add(tenant)
         stored = [
             d
             for tenant in sorted({t for t, _ in by_agent})
             for d in load_definitions(conn, tenant)
             if (d.tenant, d.agent) in by_agent
         ]
+    # Committed. PII flags and validators feed every cached read of these tenants.
+    for tenant in sorted(changed):
+        if cache is not None:
+            cache.invalidate_tenant(tenant)
     return SchemaApplyResult(
         files=len(paths), created=created, updated=updated, unchanged=unchanged, definitions=stored
     )

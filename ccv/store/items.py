@@ -646,3 +646,43 @@ def delete_profile(conn: Connection, tenant: str, customer: str) -> None:
     conn.execute(
         profiles.delete().where(profiles.c.tenant == tenant, profiles.c.customer == customer)
     )
+
+
+def source_asset_owners(
+    conn: Connection, tenant: str, *, customer: str | None = None, ids: Sequence[str] = ()
+) -> set[str]:
+    """Customers owning the assets that the given fields (a customer's, or by id) derive from:
+    an asset's `analysis_field_ids` lists fields of any customer, so writing or removing such a
+    field changes what the asset's owner reads."""
+    if customer is None and not ids:
+        return set()
+    source = assets.alias("source")
+    query = (
+        select(source.c.customer)
+        .distinct()
+        .select_from(
+            fields.join(
+                source,
+                (source.c.tenant == fields.c.tenant) & (source.c.id == fields.c.source_item_id),
+            )
+        )
+        .where(fields.c.tenant == tenant)
+    )
+    if customer is not None:
+        return set(conn.scalars(query.where(fields.c.customer == customer)))
+    owners: set[str] = set()
+    for clause in in_chunks(conn, fields.c.id, ids):
+        owners.update(conn.scalars(query.where(clause)))
+    return owners
+
+
+def asset_owners(conn: Connection, tenant: str, ids: Iterable[str]) -> set[str]:
+    """Customers owning the assets with these ids."""
+    owners: set[str] = set()
+    for clause in in_chunks(conn, assets.c.id, ids):
+        owners.update(
+            conn.scalars(
+                select(assets.c.customer).distinct().where(assets.c.tenant == tenant, clause)
+            )
+        )
+    return owners

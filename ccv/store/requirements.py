@@ -258,3 +258,32 @@ def gap_rows(
     if names is None:
         return list(conn.execute(_GAPS_ALL, params))
     return list(conn.execute(_GAPS_BY_NAME, {**params, "names": list(names)}))
+
+
+# --- the cached gaps read: the same data in tenant-wide and customer-wide pieces -----------
+
+
+def scenario_agent(conn: Connection, tenant: str, scenario: str) -> str | None:
+    """The scenario's agent, or None when the tenant has no such scenario."""
+    query = select(scenarios.c.agent).where(
+        scenarios.c.tenant == tenant, scenarios.c.scenario == scenario
+    )
+    agent = conn.execute(query).scalar()
+    return None if agent is None else str(agent)
+
+
+_CUSTOMER_GAP_ROWS = (
+    select(fields.c.name, fields.c.value, fields.c.status, fields.c.verified, fields.c.expires_at)
+    .where(
+        fields.c.tenant == bindparam("tenant"),
+        fields.c.customer == bindparam("customer"),
+        fields.c.status.in_(_GAP_STATUSES),
+    )
+    .order_by(fields.c.name, fields.c.collected_at, fields.c.id)
+)
+
+
+def customer_gap_rows(conn: Connection, tenant: str, customer: str) -> list[Any]:
+    """Every version of the customer that can decide a gap, whatever the scenario: the rows of
+    the gaps statement for all names (what the cache keeps per customer)."""
+    return list(conn.execute(_CUSTOMER_GAP_ROWS, {"tenant": tenant, "customer": customer}))

@@ -1,0 +1,640 @@
+"""The Redis read cache: keys, compact entries, generation checks, invalidation and counters.
+
+Everything that talks to Redis lives here; `redis` itself is imported on first use, so a vault
+without `redis_url` never loads it. Redis is only ever a cache: every failure is turned into
+"no cache" (the caller reads the database) and a write never waits for Redis to come back.
+
+Correctness rests on generations (README "Read cache"):
+
+- every entry depends on generation counters kept in Redis beside it: the tenant's epoch (schema
+  apply, `cache flush --tenant`), the customer's generation (every write to the customer), the
+  tenant's requirements generation (requirements apply);
+- an entry records the values of its generations, and of the Redis server's run id, as they
+  were read *before* the database read that produced it; it is served only while all of them
+  are still current;
+- a fill is a Lua compare-and-set against those values, so a read that raced a write cannot
+  store what it read before the write (the write's invalidation moved a generation);
+- an invalidation (after the commit) increments the generations and deletes the entries; one
+  that cannot reach Redis is kept in the process and replayed before this process uses Redis
+  again, and a restarted Redis (new run id) serves nothing written before the restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import orjson
+
+from ccv.errors import BackendError, UsageError
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from ccv.config import Settings
+
+log = logging.getLogger("ccv.cache")
+
+FORMAT = b"\x01"  # first byte of every entry: the layout version
+STATS_FIELDS = ("hits", "misses", "errors")
+# A customer's generation outlives any entry that depends on it (see _GEN_TTL_MS below).
+MIN_GEN_TTL_SECONDS = 3600
+# Past this many customers of one tenant waiting for a replay, the tenant's epoch is bumped
+# instead (one key instead of an unbounded set held in memory).
+MAX_DIRTY_CUSTOMERS = 10_000
+INVALIDATE_CHUNK = 500  # customers per invalidation script call
+STATS_FLUSH_SECONDS = 1.0
+
+# KEYS[1] the entry, KEYS[2..] its generations; ARGV[1] TTL (ms), ARGV[2] the value, ARGV[3..]
+# the generations' values read before the database read ('' for a missing key).
+_FILL = """
+for i = 2, #KEYS do
+  local current = redis.call('GET', KEYS[i]) or ''
+  if current ~= ARGV[i + 1] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+return 1
+"""
+
+# KEYS[1] the tenant epoch, then per customer: generation, profile entry, gap rows entry.
+# ARGV[1] the generations' TTL (ms). Returns the epoch, then per customer its new generation
+# and whether its profile was cached.
+_INVALIDATE = """
+local out = {redis.call('GET', KEYS[1]) or ''}
+for i = 2, #KEYS, 3 do
+  local generation = redis.call('INCR', KEYS[i])
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+  out[#out + 1] = tostring(generation)
+  out[#out + 1] = redis.call('DEL', KEYS[i + 1])
+  redis.call('DEL', KEYS[i + 2])
+end
+return out
+"""
+
+_warned = False
+_warned_lock = threading.Lock()
+
+
+def _warn_once(url: str, exc: BaseException) -> None:
+    """One warning per process, however many reads fall back."""
+    global _warned
+    with _warned_lock:
+        if _warned:
+            return
+        _warned = True
+    log.warning(
+        "Redis cache at %s is unavailable (%s: %s); reading from the database until it is back",
+        url,
+        type(exc).__name__,
+        str(exc).splitlines()[0] if str(exc) else "",
+    )
+
+
+def _enc(text: str) -> str:
+    """Percent-encode an id: the result never holds ':', '{', '}' or a space, and two ids never
+    encode alike, so no tenant or customer id can reach into another's key."""
+    return quote(text, safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A cache entry's key and the generation keys it depends on."""
+
+    key: str
+    gens: tuple[str, ...]
+
+
+class Keys:
+    """Key names: `PREFIX:{TENANT}:KIND[:ID]`. The tenant is the Redis Cluster hash tag, so one
+    tenant's keys share a slot (multi-key commands and scripts stay legal, a tenant flush is one
+    INCR); ids are percent-encoded."""
+
+    def __init__(self, prefix: str) -> None:
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise UsageError(
+                f"cache_prefix {prefix!r} must be non-empty and hold no braces "
+                "(they would break the per-tenant hash tag)"
+            )
+        self.prefix = prefix
+
+    def _tenant(self, tenant: str) -> str:
+        return f"{self.prefix}:{{{_enc(tenant)}}}"
+
+    def epoch(self, tenant: str) -> str:
+        return f"{self._tenant(tenant)}:e"
+
+    def requirements_gen(self, tenant: str) -> str:
+        return f"{self._tenant(tenant)}:q"
+
+    def customer_gen(self, tenant: str, customer: str) -> str:
+        return f"{self._tenant(tenant)}:g:{_enc(customer)}"
+
+    def profile(self, tenant: str, customer: str) -> Entry:
+        """The customer's current items (unmasked rows), invalidated by any write to them."""
+        return Entry(
+            f"{self._tenant(tenant)}:p:{_enc(customer)}",
+            (self.epoch(tenant), self.customer_gen(tenant, customer)),
+        )
+
+    def gap_rows(self, tenant: str, customer: str) -> Entry:
+        """The customer's versions that can decide a gap (active, expired, orphaned)."""
+        return Entry(
+            f"{self._tenant(tenant)}:r:{_enc(customer)}",
+            (self.epoch(tenant), self.customer_gen(tenant, customer)),
+        )
+
+    def definitions(self, tenant: str) -> Entry:
+        return Entry(f"{self._tenant(tenant)}:d", (self.epoch(tenant),))
+
+    def scenario(self, tenant: str, scenario: str) -> Entry:
+        return Entry(
+            f"{self._tenant(tenant)}:s:{_enc(scenario)}",
+            (self.epoch(tenant), self.requirements_gen(tenant)),
+        )
+
+    def stats(self) -> str:
+        return f"{self.prefix}:stats"
+
+    def entries_pattern(self) -> str:
+        """A SCAN pattern for every key under the prefix that holds a tenant."""
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix)
+        return escaped + ":{*"
+
+    @staticmethod
+    def is_entry(key: str) -> bool:
+        """An entry (profile, gap rows, definitions, scenario), not a generation counter."""
+        _, _, rest = key.partition("}:")
+        return rest[:1] in ("p", "r", "d", "s")
+
+
+@dataclass
+class Snapshot:
+    """What one lookup saw: the generations' values (read before any database read), the valid
+    entries' payloads, and the server run id the lookup was made against."""
+
+    incarnation: str
+    gens: dict[str, str]
+    values: dict[str, Any] = field(default_factory=dict)
+    # After an invalidation: the entries that were cached until then (worth refilling).
+    dropped: set[str] = field(default_factory=set)
+
+    def get(self, entry: Entry) -> Any | None:
+        return self.values.get(entry.key)
+
+    def gen(self, key: str) -> str:
+        return self.gens.get(key, "")
+
+
+@dataclass
+class _Dirty:
+    """Invalidations of one tenant that could not reach Redis yet."""
+
+    customers: set[str] = field(default_factory=set)
+    epoch: bool = False
+    requirements: bool = False
+    version: int = 0  # moves with every addition: a replay removes only what it delivered
+
+
+@dataclass(frozen=True)
+class CacheCounts:
+    hits: int
+    misses: int
+    errors: int
+
+
+class RedisCache:
+    """The read cache over one Redis database. Thread-safe; connects on first use."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "ccv",
+        ttl_seconds: int = 1800,
+        timeout_seconds: float = 0.05,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.keys = Keys(prefix)
+        self.ttl_ms = max(1, int(ttl_seconds * 1000))
+        self.gen_ttl_ms = max(2 * self.ttl_ms, MIN_GEN_TTL_SECONDS * 1000)
+        self.timeout = timeout_seconds
+        self.retry_seconds = retry_seconds
+        self._client: Redis | None = None
+        self._fill: Any = None
+        self._invalidate: Any = None
+        self._lock = threading.Lock()
+        self._replaying = threading.Lock()
+        self._incarnation: str | None = None
+        self._down_until = 0.0
+        self._dirty: dict[str, _Dirty] = {}
+        self._pending = dict.fromkeys(STATS_FIELDS, 0)
+        self._flushed_at = time.monotonic()
+
+    # --- connection -------------------------------------------------------------------------
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        return urlunsplit(parts._replace(netloc=user + netloc))
+
+    def _on_connect(self, connection: Any) -> None:
+        """Every new connection learns the server's run id: a restarted server (or a promoted
+        replica) has another, and entries stored before the restart are then never served."""
+        connection.on_connect()
+        connection.send_command("INFO", "server")
+        info = connection.read_response()
+        for line in bytes(info).split(b"\r\n"):
+            if line.startswith(b"run_id:"):
+                self._incarnation = line[7:].decode()[:16]
+                return
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        raise RedisConnectionError("the Redis server reported no run_id")
+
+    def client(self) -> Redis:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import redis
+                    from redis.backoff import NoBackoff
+                    from redis.retry import Retry
+
+                    client = redis.Redis.from_url(
+                        self.url,
+                        socket_connect_timeout=self.timeout,
+                        socket_timeout=self.timeout,
+                        # No retries: a dead Redis must cost one timeout, not ten with backoff.
+                        retry=Retry(NoBackoff(), 0),
+                        redis_connect_func=self._on_connect,
+                        health_check_interval=0,
+                    )
+                    self._fill = client.register_script(_FILL)
+                    self._invalidate = client.register_script(_INVALIDATE)
+                    self._client = client
+        return self._client
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        from redis.exceptions import RedisError
+
+        return (RedisError, OSError)
+
+    def _broken(self, exc: BaseException) -> None:
+        with self._lock:
+            self._down_until = time.monotonic() + self.retry_seconds
+            self._pending["errors"] += 1
+        _warn_once(self.safe_url, exc)
+
+    def _usable(self) -> bool:
+        """Redis may be used now: not within the back-off after an error, and every invalidation
+        this process owes it has been delivered (else its entries could be stale)."""
+        if time.monotonic() < self._down_until:
+            return False
+        if self._dirty:
+            try:
+                # False: another thread is delivering them right now; still owed: added meanwhile
+                if not self._replay(wait=False) or self._dirty:
+                    return False
+            except self._errors() as exc:
+                self._broken(exc)
+                return False
+        if self._incarnation is None:
+            try:
+                self.client().ping()
+            except self._errors() as exc:
+                self._broken(exc)
+                return False
+        return True
+
+    def _skipped(self) -> None:
+        with self._lock:
+            self._pending["errors"] += 1
+
+    # --- counters -----------------------------------------------------------------------------
+
+    def _count(self, hits: int, misses: int) -> None:
+        with self._lock:
+            self._pending["hits"] += hits
+            self._pending["misses"] += misses
+
+    def _take_pending(self, force: bool = False) -> dict[str, int]:
+        with self._lock:
+            due = force or time.monotonic() - self._flushed_at >= STATS_FLUSH_SECONDS
+            if not due or not any(self._pending.values()):
+                return {}
+            taken = {k: v for k, v in self._pending.items() if v}
+            self._pending = dict.fromkeys(STATS_FIELDS, 0)
+            self._flushed_at = time.monotonic()
+            return taken
+
+    def _give_back(self, taken: dict[str, int]) -> None:
+        with self._lock:
+            for key, value in taken.items():
+                self._pending[key] += value
+
+    def _flush_counts(self, force: bool = False) -> None:
+        taken = self._take_pending(force)
+        if not taken:
+            return
+        try:
+            pipe = self.client().pipeline(transaction=False)
+            for key, value in taken.items():
+                pipe.hincrby(self.keys.stats(), key, value)
+            pipe.execute()
+        except self._errors():
+            self._give_back(taken)
+            raise
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def read(
+        self, tenant: str, entries: Sequence[Entry], extra_gens: Sequence[str] = ()
+    ) -> Snapshot | None:
+        """Look entries up in one round trip; None when Redis cannot be used (read the database,
+        fill nothing). Entries that are missing or no longer current are absent from `values`."""
+        if not self._usable():
+            self._skipped()
+            return None
+        gen_keys = list(dict.fromkeys([*extra_gens, *(g for e in entries for g in e.gens)]))
+        keys = gen_keys + [e.key for e in entries]
+        before = self._incarnation
+        taken = self._take_pending()
+        try:
+            if taken:
+                pipe = self.client().pipeline(transaction=False)
+                for name, value in taken.items():
+                    pipe.hincrby(self.keys.stats(), name, value)
+                pipe.mget(keys)
+                found = pipe.execute()[-1]
+            else:
+                found = self.client().mget(keys)
+        except self._errors() as exc:
+            self._give_back(taken)
+            self._broken(exc)
+            return None
+        if before is None or self._incarnation != before:
+            # A reconnect happened under this lookup: trust nothing it saw.
+            self._skipped()
+            return None
+        gens = {key: (value or b"").decode() for key, value in zip(gen_keys, found, strict=False)}
+        snapshot = Snapshot(before, gens)
+        hits = 0
+        for entry, raw in zip(entries, found[len(gen_keys) :], strict=True):
+            payload = self._decode(raw, snapshot, entry)
+            if payload is not None:
+                snapshot.values[entry.key] = payload
+                hits += 1
+        self._count(hits, len(entries) - hits)
+        return snapshot
+
+    @staticmethod
+    def _decode(raw: bytes | None, snapshot: Snapshot, entry: Entry) -> Any | None:
+        if not raw or raw[:1] != FORMAT:
+            return None
+        try:
+            incarnation, gens, payload = orjson.loads(memoryview(raw)[1:])
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            return None
+        if incarnation != snapshot.incarnation:
+            return None
+        if gens != [snapshot.gens.get(key, "") for key in entry.gens]:
+            return None
+        return payload
+
+    def encode(self, snapshot: Snapshot, entry: Entry, payload: Any) -> bytes:
+        gens = [snapshot.gens.get(key, "") for key in entry.gens]
+        return FORMAT + orjson.dumps([snapshot.incarnation, gens, payload])
+
+    def fill(self, snapshot: Snapshot, entry: Entry, payload: Any) -> bool:
+        """Store what the database returned, only if none of the entry's generations moved
+        since `snapshot` was taken (a write in between wins). False when nothing was stored."""
+        if not snapshot.incarnation or self._dirty or time.monotonic() < self._down_until:
+            return False
+        try:
+            value = self.encode(snapshot, entry, payload)
+        except orjson.JSONEncodeError:
+            log.debug("not cached: %s holds a value JSON cannot carry", entry.key, exc_info=True)
+            return False
+        expected = [snapshot.gens.get(key, "") for key in entry.gens]
+        try:
+            self.client()
+            stored = self._fill(keys=[entry.key, *entry.gens], args=[self.ttl_ms, value, *expected])
+        except self._errors() as exc:
+            self._broken(exc)
+            return False
+        return bool(stored)
+
+    # --- invalidation -------------------------------------------------------------------------
+
+    def invalidate_customers(self, tenant: str, customers: Iterable[str]) -> Snapshot | None:
+        """After a commit: the customers' entries go and their generations move. Returns a
+        snapshot of the new generations (to refill from), or None if Redis was not reached, in
+        which case the invalidation is replayed before this process uses Redis again."""
+        wanted = sorted(set(customers))
+        if not wanted:
+            return None
+        if self._usable():
+            try:
+                return self._invalidate_now(tenant, wanted)
+            except self._errors() as exc:
+                self._broken(exc)
+        else:
+            self._skipped()
+        self._remember(tenant, customers=wanted)
+        return None
+
+    def _invalidate_now(self, tenant: str, customers: Sequence[str]) -> Snapshot:
+        client = self.client()
+        epoch = self.keys.epoch(tenant)
+        incarnation = self._incarnation or ""
+        snapshot = Snapshot(incarnation, {})
+        for start in range(0, len(customers), INVALIDATE_CHUNK):
+            part = customers[start : start + INVALIDATE_CHUNK]
+            keys = [epoch]
+            for customer in part:
+                keys += [
+                    self.keys.customer_gen(tenant, customer),
+                    self.keys.profile(tenant, customer).key,
+                    self.keys.gap_rows(tenant, customer).key,
+                ]
+            out = self._invalidate(keys=keys, args=[self.gen_ttl_ms], client=client)
+            snapshot.gens[epoch] = _text(out[0])
+            for index, customer in enumerate(part):
+                snapshot.gens[self.keys.customer_gen(tenant, customer)] = _text(out[1 + 2 * index])
+                if int(out[2 + 2 * index]):
+                    snapshot.dropped.add(self.keys.profile(tenant, customer).key)
+        if self._incarnation != incarnation:
+            snapshot.incarnation = ""  # reconnected meanwhile: nothing may be filled from it
+        return snapshot
+
+    def invalidate_tenant(self, tenant: str) -> None:
+        """After a schema apply (PII flags and validators change) or a tenant flush: every entry
+        of the tenant goes stale at once (one INCR)."""
+        self._bump(tenant, self.keys.epoch(tenant), epoch=True)
+
+    def invalidate_requirements(self, tenant: str) -> None:
+        """After a requirements apply: the tenant's cached scenarios go stale."""
+        self._bump(tenant, self.keys.requirements_gen(tenant), requirements=True)
+
+    def _bump(
+        self, tenant: str, key: str, *, epoch: bool = False, requirements: bool = False
+    ) -> None:
+        if self._usable():
+            try:
+                self.client().incr(key)
+                return
+            except self._errors() as exc:
+                self._broken(exc)
+        else:
+            self._skipped()
+        self._remember(tenant, epoch=epoch, requirements=requirements)
+
+    def _remember(
+        self,
+        tenant: str,
+        *,
+        customers: Sequence[str] = (),
+        epoch: bool = False,
+        requirements: bool = False,
+    ) -> None:
+        with self._lock:
+            dirty = self._dirty.setdefault(tenant, _Dirty())
+            dirty.version += 1
+            dirty.epoch |= epoch
+            dirty.requirements |= requirements
+            if not dirty.epoch:
+                dirty.customers.update(customers)
+                if len(dirty.customers) > MAX_DIRTY_CUSTOMERS:
+                    dirty.epoch = True
+            if dirty.epoch:
+                dirty.customers.clear()
+
+    def _replay(self, wait: bool = True) -> bool:
+        """Deliver the invalidations owed to Redis; raises on failure. One thread at a time:
+        without `wait`, returns False at once when another thread is at it. What is owed stays
+        recorded (so nobody reads Redis) until it has been delivered; anything a tenant owes
+        that was added meanwhile stays owed and is delivered by the next replay."""
+        if not self._replaying.acquire(blocking=wait):
+            return False
+        try:
+            with self._lock:
+                work = [
+                    (tenant, d.version, sorted(d.customers), d.epoch, d.requirements)
+                    for tenant, d in self._dirty.items()
+                ]
+            client = self.client()
+            for tenant, version, customers, epoch, requirements in work:
+                if epoch:
+                    client.incr(self.keys.epoch(tenant))
+                if requirements:
+                    client.incr(self.keys.requirements_gen(tenant))
+                if customers:
+                    self._invalidate_now(tenant, customers)
+                with self._lock:
+                    current = self._dirty.get(tenant)
+                    if current is not None and current.version == version:
+                        del self._dirty[tenant]
+            return True
+        finally:
+            self._replaying.release()
+
+    @property
+    def owes_invalidations(self) -> bool:
+        return bool(self._dirty)
+
+    # --- administration (strict: errors are BackendError) ----------------------------------
+
+    def _strict(self, exc: BaseException) -> BackendError:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return BackendError(f"cannot use the Redis cache at {self.safe_url}: {first}")
+
+    def counts(self) -> CacheCounts:
+        """Hits, misses and errors of every process sharing this Redis and prefix."""
+        try:
+            if self._dirty:
+                self._replay()
+            self._flush_counts(force=True)
+            found = self.client().hgetall(self.keys.stats())
+        except self._errors() as exc:
+            raise self._strict(exc) from exc
+        values = {_text(k): int(v) for k, v in found.items()}
+        return CacheCounts(*(values.get(name, 0) for name in STATS_FIELDS))
+
+    def flush(self, tenant: str | None = None) -> int | None:
+        """Drop cached entries: one tenant's (one INCR of its epoch; returns None) or all of them
+        (returns how many keys were deleted). Counters and generations stay."""
+        try:
+            if self._dirty:
+                self._replay()
+            self._flush_counts(force=True)
+            client = self.client()
+            if tenant is not None:
+                client.incr(self.keys.epoch(tenant))
+                return None
+            deleted = 0
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=self.keys.entries_pattern(), count=1000):
+                if Keys.is_entry(key.decode(errors="replace")):
+                    batch.append(key)
+                if len(batch) >= 1000:
+                    deleted += int(client.unlink(*batch))
+                    batch = []
+            if batch:
+                deleted += int(client.unlink(*batch))
+            return deleted
+        except self._errors() as exc:
+            raise self._strict(exc) from exc
+
+    def close(self) -> None:
+        """Deliver what is owed (counters, invalidations) with one last try, then disconnect."""
+        if self._client is None:
+            return
+        try:
+            if self._dirty:
+                self._replay()
+            self._flush_counts(force=True)
+        except self._errors():
+            pass
+        if self._dirty:
+            tenants = ", ".join(sorted(self._dirty))
+            log.error(
+                "cache invalidations for tenant(s) %s never reached Redis at %s: entries cached "
+                "before those writes may be served until they expire; once Redis is reachable, "
+                "run `ccv cache flush --tenant T` for each of them",
+                tenants,
+                self.safe_url,
+            )
+        self._client.close()
+        self._client = None
+        self._incarnation = None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def build_cache(settings: Settings) -> RedisCache | None:
+    """The cache the settings ask for (None without `redis_url`); connects on first use."""
+    if not settings.redis_url:
+        return None
+    return RedisCache(
+        settings.redis_url,
+        prefix=settings.cache_prefix,
+        ttl_seconds=settings.cache_ttl_seconds,
+        timeout_seconds=settings.redis_timeout_seconds,
+        retry_seconds=settings.redis_retry_seconds,
+    )
