@@ -46,6 +46,16 @@ def retry_on_backend_error(task: Task[..., Any], task_run: TaskRun, state: State
     return isinstance(error, BackendError) and not isinstance(error, SchemaOutdatedError)
 
 
+# The options of every task that calls into ccv: retried on backend errors, never cached (each
+# run must see the vault as it is now).
+RETRYING: dict[str, Any] = {
+    "retries": RETRIES,
+    "retry_delay_seconds": RETRY_DELAYS,
+    "retry_jitter_factor": RETRY_JITTER,
+    "retry_condition_fn": retry_on_backend_error,
+    "cache_policy": NO_CACHE,
+}
+
 _vaults: dict[str, Vault] = {}
 _vaults_lock = threading.Lock()
 
@@ -73,11 +83,7 @@ def close_vaults() -> None:
 
 @task(
     name="list-tenants",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_on_backend_error,
-    cache_policy=NO_CACHE,
+    **RETRYING,
 )
 def list_tenants(tenants: list[str] | None) -> list[str]:
     """The tenants to sweep: those given, or (None) every tenant with a profile."""

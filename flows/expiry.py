@@ -5,19 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
 
 from ccv.domain.models import SweepResult
 from ccv.domain.timeutil import utcnow
 from flows._common import (
-    RETRIES,
-    RETRY_DELAYS,
-    RETRY_JITTER,
+    RETRYING,
     audit_actor,
     gather,
     list_tenants,
     report,
-    retry_on_backend_error,
     task_runner,
     vault,
 )
@@ -26,11 +22,7 @@ from flows._common import (
 @task(
     name="expire-tenant",
     task_run_name="expire-{tenant}",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_on_backend_error,
-    cache_policy=NO_CACHE,
+    **RETRYING,
 )
 def expire_tenant(
     tenant: str, now: datetime, apply: bool, batch_size: int | None, actor: str

@@ -11,12 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from ccv.service import extraction
 from ccv.service.extraction import ChangeSet, ExtractionResult
 from flows._common import (
-    RETRIES,
-    RETRY_DELAYS,
-    RETRY_JITTER,
+    RETRYING,
     gather,
     report,
-    retry_on_backend_error,
     task_runner,
 )
 
@@ -32,11 +29,7 @@ def detect_changes(directory: str | None, state_file: str | None) -> ChangeSet:
 @task(
     name="extract-tenant",
     task_run_name="extract-{tenant}",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_on_backend_error,
-    cache_policy=NO_CACHE,
+    **RETRYING,
 )
 def extract_tenant(
     tenant: str, files: list[str], write: bool, model: str | None

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
 
 from ccv.domain.models import SweepResult
 from flows._common import (
-    RETRIES,
-    RETRY_DELAYS,
-    RETRY_JITTER,
+    RETRYING,
     audit_actor,
     gather,
     list_tenants,
     report,
-    retry_on_backend_error,
     task_runner,
     vault,
 )
@@ -23,11 +19,7 @@ from flows._common import (
 @task(
     name="orphans-tenant",
     task_run_name="orphans-{tenant}",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_on_backend_error,
-    cache_policy=NO_CACHE,
+    **RETRYING,
 )
 def orphans_tenant(tenant: str, apply: bool, batch_size: int | None, actor: str) -> SweepResult:
     """One tenant's orphan detection; ccv batches it, locks it per tenant, and audits it."""
