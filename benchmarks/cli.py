@@ -29,6 +29,8 @@ RUN_ORDER = (
     "validate_us_per_field",
     "cli_help_ms",
     "requirements_validate_files_per_s",
+    "llm_prompt_tokens",
+    "llm_overhead_ms_per_file",
     "profile_read_p99_ms",
     "trace_depth100_ms",
     "gaps_p99_ms",

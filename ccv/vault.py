@@ -36,6 +36,8 @@ from ccv.store.database import Database
 
 if TYPE_CHECKING:
     from ccv.domain.gaps import Gaps
+    from ccv.service.fill import FillResult, Transcript
+    from ccv.service.llm import StructuredModel
     from ccv.service.requirements import RequirementsApplyResult
     from ccv.store.cache import RedisCache
 
@@ -304,6 +306,50 @@ class Vault:
         from ccv.service import cache
 
         return cache.flush(self.cache, _key(tenant, "tenant") if tenant is not None else None)
+
+    # LLM gap fill
+    def fill(
+        self,
+        tenant: str,
+        customer: str,
+        scenario: str,
+        transcript: Path | Transcript,
+        *,
+        model: StructuredModel | str | None = None,
+        api_base: str | None = None,
+        apply: bool = False,
+        reveal_pii: bool = False,
+        actor: str = "library",
+    ) -> FillResult:
+        """Fill the customer's gaps in `scenario` from a conversation transcript (a file or a
+        `Transcript`) with one LLM call; dry run unless `apply`. `model` is a litellm model
+        string (default CCV_LLM_MODEL) or any `StructuredModel`."""
+        from ccv.service.fill import fill_gaps, read_transcript
+        from ccv.service.llm import build_model
+
+        try:
+            check_slug(scenario, "scenario")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        conversation = read_transcript(transcript) if isinstance(transcript, Path) else transcript
+        chosen: StructuredModel | None
+        if model is None or isinstance(model, str):
+            name = model or self.settings.llm_model
+            chosen = build_model(self.settings, model=name, api_base=api_base) if name else None
+        else:
+            chosen = model
+        return fill_gaps(
+            self.db,
+            _key(tenant, "tenant"),
+            _key(customer, "customer"),
+            scenario,
+            conversation,
+            chosen,
+            apply=apply,
+            reveal_pii=reveal_pii,
+            actor=actor,
+            cache=self.cache,
+        )
 
 
 def open_vault(settings: Settings | None = None, **overrides: Any) -> Vault:

@@ -170,3 +170,50 @@ def redis_target() -> Iterator[RedisTarget]:
     finally:
         target.cleanup()
         client.close()
+
+
+# --- LLM ---------------------------------------------------------------------------------------
+# Services above the LLM adapter are tested with this fake (STYLE.md): it answers from a queue,
+# through the adapter's own parsing, and remembers what it was asked.
+
+
+class FakeModel:
+    """A `StructuredModel` answering queued answers in order: a dict or BaseModel (as JSON), a
+    str (raw text, parsed as the adapter parses it), or an exception to raise."""
+
+    def __init__(self, *answers: object, name: str = "fake/model") -> None:
+        self.answers = list(answers)
+        self.calls: list[list[dict[str, str]]] = []
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def complete(self, messages, output):
+        import json
+
+        from pydantic import BaseModel
+
+        from ccv.errors import BackendError
+        from ccv.service.llm import parse_answer
+
+        self.calls.append([dict(m) for m in messages])
+        if not self.answers:
+            raise AssertionError("the fake model was called more often than answers were queued")
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        if isinstance(answer, BaseModel):
+            answer = answer.model_dump(mode="json")
+        text = answer if isinstance(answer, str) else json.dumps(answer)
+        try:
+            return parse_answer(text, output)
+        except ValueError as exc:
+            raise BackendError(f"the LLM {self.name} answered malformed output: {exc}") from None
+
+
+@pytest.fixture
+def fake_model():
+    """FakeModel(*answers), the class itself."""
+    return FakeModel

@@ -9,6 +9,7 @@ from benchmarks.metrics import (  # noqa: F401 - imported for their registration
     flows,
     imports,
     lineage,
+    llm,
     offline,
     reads,
     requirements,

@@ -316,3 +316,88 @@ def gaps(
         console.print("[green]nothing missing[/]")
     satisfied = ", ".join(result.satisfied) if result.satisfied else "none"
     console.print(f"satisfied: {escape(satisfied)}", highlight=False)
+
+
+@app.command("fill")
+def fill(
+    ctx: typer.Context,
+    customer: str = typer.Argument(..., help="Customer id."),
+    tenant: str = TENANT,
+    scenario: str = typer.Option(..., "--scenario", help="Scenario id."),
+    transcript: Path = typer.Option(
+        ..., "--transcript", help='JSON: [{"role", "content"}, ...] or {"session_id", "turns"}.'
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="litellm model string (default CCV_LLM_MODEL)."
+    ),
+    api_base: str | None = typer.Option(
+        None, "--api-base", help="OpenAI-style base URL, e.g. http://127.0.0.1:8000/v1."
+    ),
+    apply: bool = typer.Option(False, "--apply", help="Store the values (default: dry run)."),
+    reveal_pii: bool = typer.Option(False, "--reveal-pii", help="Show PII values."),
+    json_output: bool = JSON,
+) -> None:
+    """Fill a customer's gaps in a scenario from a conversation transcript, with one LLM call.
+
+    Only values the transcript states (with a quote found in it) that pass the schema are kept;
+    below confidence 0.8 they are stored with requires_confirmation. Dry run unless --apply.
+    Exit 5 when the LLM fails or answers malformed output twice; nothing is stored then.
+
+    Example: ccv profile fill c-1024 --tenant northwind-bank --scenario refund-request
+    --transcript chat.json --model openai/gpt-4o-mini --apply
+    """
+    result = (
+        state(ctx)
+        .vault()
+        .fill(
+            tenant,
+            customer,
+            scenario,
+            transcript,
+            model=model,
+            api_base=api_base,
+            apply=apply,
+            reveal_pii=reveal_pii,
+            actor=actor(ctx),
+        )
+    )
+    if json_output:
+        print_json(result)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = stdout()
+    verb = "stored" if result.applied else "would store"
+    console.print(
+        f"[bold]{escape(result.customer)}[/] for scenario [bold]{escape(result.scenario)}[/] "
+        f"from session {escape(result.session_id)}",
+        highlight=False,
+    )
+    if not result.requested:
+        console.print("[green]nothing to fill[/]")
+        return
+    if result.filled:
+        table = Table(title=f"{verb} (source llm_extracted)")
+        for column in ("field", "value", "confidence", "confirm", "turn", "quote"):
+            table.add_column(column)
+        for value in result.filled:
+            table.add_row(
+                value.field,
+                escape(str(value.value)),
+                f"{value.confidence:.2f}",
+                "yes" if value.requires_confirmation else "",
+                str(value.turn),
+                escape(value.quote),
+            )
+        console.print(table)
+    for dropped in result.rejected:
+        console.print(
+            f"[yellow]not used:[/] {dropped.field} = {escape(str(dropped.value))} "
+            f"({escape(dropped.reason)})",
+            highlight=False,
+        )
+    missing = ", ".join(result.still_missing) or "none"
+    console.print(f"still missing: {escape(missing)}", highlight=False)
+    if result.filled and not result.applied:
+        console.print("dry run: pass --apply to store these values", highlight=False)

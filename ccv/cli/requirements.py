@@ -171,3 +171,66 @@ def apply(
         f"{result.removed} removed",
         highlight=False,
     )
+
+
+@app.command("extract")
+def extract(
+    paths: list[Path] = typer.Argument(
+        ..., help="Requirement files (and the agents' schema files), or directories."
+    ),
+    schema: list[Path] | None = typer.Option(
+        None, "--schema", help="A schema file (or directory) of the agents; repeatable."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="litellm model string (default CCV_LLM_MODEL)."
+    ),
+    api_base: str | None = typer.Option(
+        None, "--api-base", help="OpenAI-style base URL, e.g. http://127.0.0.1:8000/v1."
+    ),
+    write: bool = typer.Option(
+        False, "--write", help="Merge the suggestions into the files (comments and order kept)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Propose requirements from each scenario's description and rules, as a diff.
+
+    Fields named in `when` conditions and {{profile.NAME}} templates are proposed without the
+    LLM (confidence 1.0); one LLM call per file proposes the rest (cached by content hash: an
+    unchanged file costs no call). Confidence below 0.8 sets needs_human_review; fields the
+    schema lacks come back as definitions to add and are not written. --write never changes a
+    requirement already in the file. Exit 5 when the LLM fails; nothing is written then.
+
+    Example: ccv requirements extract fixtures/demo --model openai/gpt-4o-mini --write
+    """
+    from ccv.config import load_settings
+    from ccv.service.extraction import get_extractor
+
+    extractor = get_extractor(
+        load_settings(), model=model, api_base=api_base, schema_paths=schema or []
+    )
+    result = extractor.extract(paths, write=write)
+    if json_output:
+        print_json(result)
+        return
+    from rich.markup import escape
+
+    console = stdout()
+    for file in result.files:
+        state_note = " (cached)" if file.cached else ""
+        console.print(
+            f"[bold]{escape(file.path)}[/]{state_note}: {_plural(file.proposed, 'suggestion')}"
+            + (", written" if file.written else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+        if file.diff:
+            sys.stdout.flush()
+            console.print(escape(file.diff), highlight=False, soft_wrap=True, end="")
+        for definition in file.definitions:
+            console.print(
+                f"  [yellow]define in the schema:[/] {definition['name']} "
+                f"({definition['value_type']}{', PII' if definition['is_pii'] else ''})",
+                highlight=False,
+            )
+    if not write and any(file.diff for file in result.files):
+        console.print("dry run: pass --write to merge these into the files", highlight=False)

@@ -1,10 +1,10 @@
-"""Requirement extraction: the interface that the scheduled flow (and later `ccv requirements
-extract`) calls, and the detector that finds the requirements files changed since the last run.
+"""Requirement extraction: the interface that the scheduled flow and `ccv requirements extract`
+call, and the detector that finds the requirements files changed since the last run.
 
-The LLM-backed extractor is not part of this release: `get_extractor` says so. The change state
-is a small JSON file (by default `.ccv-extract-state.json` in the watched directory): extraction
-reads and writes files, not the vault, so its bookkeeping travels with the files (a volume, a
-checkout) and needs neither a database nor a migration.
+The LLM-backed extractor lives in ccv/service/extractor.py (`get_extractor` builds it). The
+change state is a small JSON file (by default `.ccv-extract-state.json` in the watched
+directory): extraction reads and writes files, not the vault, so its bookkeeping travels with
+the files (a volume, a checkout) and needs neither a database nor a migration.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ class FileExtraction(BaseModel):
     scenario: str | None = None
     proposed: int = 0  # requirements proposed by the model (new or changed)
     written: bool = False
+    cached: bool = False  # answered from the content-hash cache: no LLM call
+    suggestions: list[dict[str, Any]] = ModelField(default_factory=list)
+    definitions: list[dict[str, Any]] = ModelField(default_factory=list)  # fields to define
+    diff: str = ""  # the file against the file with the suggestions merged in
 
 
 class ExtractionResult(BaseModel):
@@ -61,17 +65,28 @@ class RequirementExtractor(Protocol):
 
 
 def get_extractor(
-    settings: Settings | None = None, *, model: str | None = None
+    settings: Settings | None = None,
+    *,
+    model: str | None = None,
+    api_base: str | None = None,
+    schema_paths: Sequence[Path] | None = None,
 ) -> RequirementExtractor:
-    """The extractor for `model` (default CCV_LLM_MODEL, at CCV_LLM_API_BASE).
+    """The LLM extractor for `model` (default CCV_LLM_MODEL, at CCV_LLM_API_BASE).
 
-    The LLM adapter is not part of this version: this says so (exit 2), and tests stand a fake
-    in for it.
+    Agents' schemas come from schema files among the paths given to `extract`, from
+    `schema_paths`, else from CCV_REQUIREMENTS_DIR. litellm is imported at the first call.
     """
-    raise UsageError(
-        "requirement extraction with an LLM is not part of this version of ccv "
-        "(`ccv requirements extract` will bring it)"
-    )
+    if settings is None:
+        from ccv.config import load_settings
+
+        settings = load_settings()
+    from ccv.service.extractor import LLMRequirementExtractor
+    from ccv.service.llm import build_model
+
+    llm = build_model(settings, model=model, api_base=api_base)
+    if schema_paths is None:
+        schema_paths = [settings.requirements_dir] if settings.requirements_dir else []
+    return LLMRequirementExtractor(llm, schema_paths=schema_paths)
 
 
 class ChangedFile(BaseModel):

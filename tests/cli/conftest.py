@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from .fake_provider import FakeProvider
 from .helpers import Ccv, empty_pg_database, load_demo
 
 
@@ -55,3 +57,16 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                 ccv.json("db", "upgrade")
             load_demo(ccv)
         yield ccv
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    """A fake OpenAI-compatible provider on 127.0.0.1 (`provider.api_base` ends in /v1)."""
+    fake = FakeProvider()
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()

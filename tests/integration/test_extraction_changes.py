@@ -123,6 +123,14 @@ def test_directory_comes_from_the_argument_or_ccv_requirements_dir(
         detect_changes(tree / "missing")
 
 
-def test_no_extractor_ships_yet_and_it_says_so() -> None:
-    with pytest.raises(UsageError, match="not part of this version"):
+def test_the_extractor_needs_a_model_and_builds_without_importing_litellm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ccv.service.extractor import LLMRequirementExtractor
+
+    monkeypatch.delenv("CCV_LLM_MODEL", raising=False)
+    with pytest.raises(UsageError, match="--model"):
         get_extractor()
+    extractor = get_extractor(model="openai/gpt-4o-mini")
+    assert isinstance(extractor, LLMRequirementExtractor)
+    assert extractor.model.name == "openai/gpt-4o-mini"
