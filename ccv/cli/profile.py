@@ -334,7 +334,7 @@ def fill(
         None, "--api-base", help="OpenAI-style base URL, e.g. http://127.0.0.1:8000/v1."
     ),
     apply: bool = typer.Option(False, "--apply", help="Store the values (default: dry run)."),
-    reveal_pii: bool = typer.Option(False, "--reveal-pii", help="Show PII values."),
+    reveal_pii: bool = typer.Option(False, "--reveal-pii", help="Show PII values (audited)."),
     json_output: bool = JSON,
 ) -> None:
     """Fill a customer's gaps in a scenario from a conversation transcript, with one LLM call.

@@ -357,6 +357,12 @@ def fill_gaps(
                 "; ".join(f"{error.message}" for error in stored.errors) or "values rejected"
             )
     got = {value.field for value in filled}
+    named = [entry.field for entry in filled] + [entry.field for entry in rejected]
+    revealed = sorted(
+        {name for name in named if (rule := rules.get(name)) is not None and rule.is_pii}
+    )
+    if reveal_pii and revealed:
+        _audit_reveal(db, tenant, customer, revealed, actor)
     if not reveal_pii:
         for entry in filled:
             rule = rules.get(entry.field)
@@ -379,3 +385,27 @@ def fill_gaps(
         rejected=rejected,
         still_missing=[name for name in requested if name not in got],
     )
+
+
+def _audit_reveal(db: Database, tenant: str, customer: str, fields: list[str], actor: str) -> None:
+    """A PII reveal is an audit event, as for `profile show --reveal-pii` (names, never values)."""
+    from ccv.service.writes import audit_row
+    from ccv.store import items as store
+
+    with db.write() as conn:
+        store.insert_audit(
+            conn,
+            [
+                audit_row(
+                    tenant,
+                    customer,
+                    None,
+                    None,
+                    None,
+                    "reveal_pii",
+                    actor,
+                    utcnow(),
+                    details={"fields": fields, "command": "fill"},
+                )
+            ],
+        )

@@ -250,3 +250,24 @@ def test_a_malformed_transcript_is_an_invalid_file(
 def test_a_missing_transcript_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         read_transcript(tmp_path / "nope.json")
+
+
+def test_revealing_filled_pii_is_audited_without_the_value(
+    vault: Vault, fake_model, database_url: str
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    model = fake_model(
+        {"values": [value("email", "ana.lima@example.com", 3, "ana.lima@example.com")]}
+    )
+    result = vault.fill(TENANT, CUSTOMER, SCENARIO, CHAT, model=model, reveal_pii=True)
+    assert result.filled[0].value == "ana.lima@example.com"
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        events = conn.execute(
+            text("SELECT event, details FROM audit_events WHERE tenant = :t AND customer = :c"),
+            {"t": TENANT, "c": CUSTOMER},
+        ).all()
+    engine.dispose()
+    assert [event for event, _ in events] == ["reveal_pii"]
+    assert "ana.lima" not in str(events)
