@@ -27,7 +27,7 @@ def apply(
         return
     stdout().print(
         f"{result.files} file(s): {result.created} created, {result.updated} updated, "
-        f"{result.unchanged} unchanged"
+        f"{result.unchanged} unchanged, {result.disabled} disabled"
     )
 
 

@@ -203,6 +203,8 @@ class SchemaApplyResult(_Model):
     created: int
     updated: int
     unchanged: int
+    # Definitions the files no longer have: disabled (kept for PII masking and lineage).
+    disabled: int = 0
     definitions: list[FieldDefinition]
 
 

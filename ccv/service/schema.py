@@ -103,7 +103,7 @@ def apply_schema(
     if findings:
         raise InvalidFilesError([(f.file, f.line, f.column, f.message) for f in findings])
     now = utcnow()
-    created = updated = unchanged = 0
+    created = updated = unchanged = disabled = 0
     changed: set[str] = set()
     with db.write() as conn:
         for tenant in sorted({t for t, _ in by_agent}):
@@ -114,6 +114,7 @@ def apply_schema(
             for (_, agent), definitions in sorted(group.items()):
                 c, u, same, removed = replace_agent(conn, tenant, agent, definitions, now)
                 created, updated, unchanged = created + c, updated + u, unchanged + same
+                disabled += removed
                 if c or u or removed:
                     changed.add(tenant)
         stored = [
@@ -127,7 +128,12 @@ def apply_schema(
         if cache is not None:
             cache.invalidate_tenant(tenant)
     return SchemaApplyResult(
-        files=len(paths), created=created, updated=updated, unchanged=unchanged, definitions=stored
+        files=len(paths),
+        created=created,
+        updated=updated,
+        unchanged=unchanged,
+        disabled=disabled,
+        definitions=stored,
     )
 
 

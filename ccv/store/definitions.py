@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, func, select
 
 from ccv.domain.definitions import FieldRules, compile_rules
 from ccv.domain.models import FieldDefinition
@@ -49,7 +49,7 @@ def replace_agent(
 ) -> tuple[int, int, int, int]:
     """Make the stored definitions of one agent equal the given ones.
 
-    Returns (created, updated, unchanged, removed). Ids are kept across updates.
+    Returns (created, updated, unchanged, disabled). Ids are kept across updates.
     """
     stored = {d.name: d for d in load_definitions(conn, tenant, agent)}
     created = updated = unchanged = 0
@@ -79,13 +79,16 @@ def replace_agent(
                 .values(updated_at=now, **payload)
             )
             updated += 1
-    if stored:
+    # A definition the file no longer has is disabled, not deleted: its PII flag keeps masking
+    # the values already stored, and its id stays valid for their field_definition_id.
+    retired = [name for name, old in stored.items() if old.enabled]
+    if retired:
         conn.execute(
-            delete(defs).where(
-                defs.c.tenant == tenant, defs.c.agent == agent, defs.c.name.in_(list(stored))
-            )
+            defs.update()
+            .where(defs.c.tenant == tenant, defs.c.agent == agent, defs.c.name.in_(retired))
+            .values(enabled=False, updated_at=now)
         )
-    return created, updated, unchanged, len(stored)
+    return created, updated, unchanged, len(retired)
 
 
 def fingerprint(conn: Connection, tenant: str) -> tuple[int, Any]:

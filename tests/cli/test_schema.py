@@ -36,9 +36,29 @@ def test_a_schema_file_is_the_whole_truth_for_its_agent(ccv: Ccv) -> None:
     _write("a1.yaml", _agent("a1", "score"))
     ccv.json("schema", "apply", "a1.yaml")
     _write("a1.yaml", _agent("a1", "rating"))
+    applied = ccv.json("schema", "apply", "a1.yaml")
+    assert (applied["created"], applied["disabled"]) == (1, 1)
+    shown = ccv.json("schema", "show", "--tenant", "acme")["definitions"]
+    # The definition the file dropped is disabled, not deleted (its PII flag keeps masking).
+    assert {d["name"]: d["enabled"] for d in shown} == {"rating": True, "score": False}
+
+
+def test_a_retired_pii_definition_keeps_masking_stored_values(ccv: Ccv) -> None:
+    _write(
+        "a1.yaml",
+        "tenant: acme\nagent: a1\nfields:\n  - name: email\n    value_type: email\n"
+        "    is_pii: true\n",
+    )
     ccv.json("schema", "apply", "a1.yaml")
-    names = [d["name"] for d in ccv.json("schema", "show", "--tenant", "acme")["definitions"]]
-    assert names == ["rating"]
+    _write(
+        "r.jsonl",
+        '{"tenant": "acme", "customer": "c-1", "name": "email", "value": "ana@example.com"}\n',
+    )
+    ccv.json("profile", "import", "r.jsonl")
+    _write("a1.yaml", "tenant: acme\nagent: a1\nfields: []\n")
+    ccv.json("schema", "apply", "a1.yaml")
+    shown = ccv.json("profile", "show", "c-1", "--tenant", "acme")
+    assert shown["fields"]["email"]["value"] == "a***@example.com"
 
 
 def test_broken_yaml_is_exit_1_with_file_and_line(ccv: Ccv) -> None:
