@@ -121,6 +121,15 @@ def customer_exists(conn: Connection, tenant: str, customer: str) -> bool:
     return bool(conn.execute(select(or_(has_field, has_asset))).scalar())
 
 
+def vault_source(table: Table) -> Any:
+    """The item's source is a vault item: sources of type session, tool or external live
+    outside the vault and end a lineage chain, whatever their id looks like."""
+    return or_(
+        table.c.source_item_type.is_(None),
+        table.c.source_item_type.in_(("profile_field", "profile_asset")),
+    )
+
+
 def derived_field_ids(
     conn: Connection, tenant: str, asset_ids: Sequence[str]
 ) -> dict[str, list[str]]:
@@ -129,7 +138,7 @@ def derived_field_ids(
     for clause in in_chunks(conn, fields.c.source_item_id, asset_ids):
         query = (
             select(fields.c.source_item_id, fields.c.id)
-            .where(fields.c.tenant == tenant, clause)
+            .where(fields.c.tenant == tenant, clause, vault_source(fields))
             .order_by(fields.c.collected_at, fields.c.id)
         )
         for source_id, field_id in conn.execute(query):
@@ -174,7 +183,7 @@ def items_pointing_at(conn: Connection, tenant: str, ids: Iterable[str]) -> list
     for table in TABLES.values():
         for clause in in_chunks(conn, table.c.source_item_id, wanted):
             query = select(table.c.id, table.c.source_item_id).where(
-                table.c.tenant == tenant, clause
+                table.c.tenant == tenant, clause, vault_source(table)
             )
             pairs.extend((row[0], row[1]) for row in conn.execute(query))
     return pairs
@@ -621,7 +630,11 @@ def direct_dependents(
                 table.c.name,
                 table.c.status,
                 table.c.source_item_id,
-            ).where(table.c.tenant == tenant, table.c.source_item_id.in_(part))
+            ).where(
+                table.c.tenant == tenant,
+                table.c.source_item_id.in_(part),
+                vault_source(table),
+            )
             if status is not None:
                 query = query.where(table.c.status == status.value)
             found.extend((kind, row) for row in conn.execute(query.order_by(table.c.id)))

@@ -50,6 +50,11 @@ _CHAIN = text(
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
+# Only vault sources link items: session, tool and external ids end a chain.
+_VAULT_SOURCE = (
+    "(i.source_item_type IS NULL OR i.source_item_type IN ('profile_field', 'profile_asset'))"
+)
+
 _ITEMS = f"""
     SELECT tenant, 'field' AS kind, {_COLUMNS} FROM fields
     UNION ALL
@@ -63,11 +68,12 @@ _DEPENDENTS = text(
         SELECT 1, i.source_item_id, i.kind, i.id, i.name, i.status, i.customer,
                i.source_item_id, i.source_item_type, i.expires_at, i.collected_at
         FROM ({_ITEMS}) i
-        WHERE i.tenant = :tenant AND i.source_item_id = :item_id
+        WHERE i.tenant = :tenant AND i.source_item_id = :item_id AND {_VAULT_SOURCE}
         UNION ALL
         SELECT d.depth + 1, i.source_item_id, i.kind, i.id, i.name, i.status, i.customer,
                i.source_item_id, i.source_item_type, i.expires_at, i.collected_at
         FROM deps d JOIN ({_ITEMS}) i ON i.tenant = :tenant AND i.source_item_id = d.id
+            AND {_VAULT_SOURCE}
         WHERE d.depth < :max_depth
     )
     SELECT depth, parent, kind, id, name, {_STATUS_NOW} AS status, customer, source_item_id,
