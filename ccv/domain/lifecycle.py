@@ -67,26 +67,25 @@ def plan_supersession(existing: Sequence[Version], incoming: Sequence[Version]) 
     """Decide statuses for new versions of one field (or asset) name of one customer.
 
     `existing` holds every stored version that is not superseded, plus the newest stored version
-    of any status. An incoming version marked `orphaned` (dangling lineage) is stored as is and
-    displaces nothing. Among the rest, the newest of all wins: if it is incoming it becomes active
-    and every older non-superseded stored version is displaced; every other incoming version goes
-    straight into history, superseded by the next newer version.
+    of any status. Among the versions that are not orphaned, the newest of all wins: if it is
+    incoming it becomes active and every older non-superseded stored version is displaced; every
+    other incoming version goes straight into history, superseded by the next newer version.
+    An incoming version marked `orphaned` (dangling lineage) displaces nothing: it is stored
+    orphaned, or superseded when a newer version exists (precedence superseded > orphaned).
     """
     plan = SupersessionPlan(incoming={}, displaced={})
-    candidates: list[Version] = []
-    for version in incoming:
-        if version.status is Status.ORPHANED:
-            plan.incoming[version.id] = (Status.ORPHANED, None)
-        else:
-            candidates.append(version)
-    if not candidates:
-        return plan
+    candidates = [v for v in incoming if v.status is not Status.ORPHANED]
+    dangling = [v for v in incoming if v.status is Status.ORPHANED]
     heads = [v for v in existing if v.status is not Status.ORPHANED]
     head = max(heads, key=lambda v: v.key) if heads else None
-    ordered = sorted(candidates, key=lambda v: v.key)
-    if head is not None:
-        ordered.append(head)
-        ordered.sort(key=lambda v: v.key)
+    ordered = sorted([*candidates, *([head] if head is not None else [])], key=lambda v: v.key)
+    for version in dangling:
+        newer = next((v for v in ordered if v.key > version.key), None)
+        plan.incoming[version.id] = (
+            (Status.SUPERSEDED, newer.id) if newer is not None else (Status.ORPHANED, None)
+        )
+    if not candidates:
+        return plan
     winner = ordered[-1]
     incoming_ids = {v.id for v in candidates}
     for newer, older in zip(ordered[1:], ordered[:-1], strict=True):

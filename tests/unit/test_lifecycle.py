@@ -50,6 +50,19 @@ def test_first_version_of_a_field_becomes_active() -> None:
     assert plan.displaced == {}
 
 
+def test_late_dangling_arrival_goes_to_history_as_superseded() -> None:
+    # Precedence superseded > orphaned: an older dangling version is history, not orphaned.
+    plan = plan_supersession([ver("active", 10)], [ver("late", 0, Status.ORPHANED)])
+    assert plan.incoming == {"late": (Status.SUPERSEDED, "active")}
+    assert plan.displaced == {}
+
+
+def test_newer_dangling_arrival_is_orphaned_and_displaces_nothing() -> None:
+    plan = plan_supersession([ver("active", 0)], [ver("dangling", 10, Status.ORPHANED)])
+    assert plan.incoming == {"dangling": (Status.ORPHANED, None)}
+    assert plan.displaced == {}
+
+
 def test_newer_incoming_version_displaces_the_active_one() -> None:
     plan = plan_supersession([ver("old", 0)], [ver("new", 5)])
     assert plan.incoming == {"new": (Status.ACTIVE, None)}
