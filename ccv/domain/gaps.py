@@ -164,7 +164,8 @@ def compile_plan(
 def find_gaps(plan: GapPlan, values: CustomerValues) -> tuple[list[MissingField], list[str]]:
     """(missing in collection order, satisfied field names) for one customer.
 
-    Per requirement: a `when` that is false leaves it out of both lists; so do `depends_on`
+    A customer with no value at all has every requirement missing as `absent`. Otherwise, per
+    requirement: a `when` that is false leaves it out of both lists; so do `depends_on`
     fields that are not all present (active, unexpired and valid): it does not apply yet. A
     field that is present, valid and (where required) verified is satisfied. Otherwise it is
     missing: `condition_unknown` when the `when` cannot be decided, else `invalid`,
@@ -185,12 +186,17 @@ def find_gaps(plan: GapPlan, values: CustomerValues) -> tuple[list[MissingField]
 
     missing: list[MissingField] = []
     satisfied: dict[str, None] = {}
+    # SPEC: a customer with nothing stored has every requirement missing, reason `absent`
+    # (conditions and dependencies cannot be judged on no data).
+    blank = not current and not values.expired
     for item in plan.requirements:
         requirement = item.requirement
         truth = True if item.condition is None else evaluate(item.condition, plain, plan.types)
-        if truth is False:
-            continue
-        if not all(dep in current and is_valid(dep) for dep in requirement.depends_on):
+        if blank:
+            truth = True
+        elif truth is False or not all(
+            dep in current and is_valid(dep) for dep in requirement.depends_on
+        ):
             continue
         name = requirement.field
         reason: Reason | None

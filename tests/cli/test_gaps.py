@@ -44,12 +44,20 @@ def test_gaps_exit_0_and_lists_every_requirement_for_an_unknown_customer(applied
     gaps = applied.json(
         "profile", "gaps", "c-unknown", "--tenant", TENANT, "--scenario", "refund-request"
     )
+    # SPEC §2: a customer with nothing stored has every requirement missing, reason absent,
+    # in collection order.
     assert [(m["field"], m["reason"]) for m in gaps["missing"]] == [
         ("order_id", "absent"),
+        ("refund_amount", "absent"),
+        ("card_last4", "absent"),
         ("email", "absent"),
+        ("date_of_birth", "absent"),
+        ("is_adult", "absent"),
+        ("kyc_status", "absent"),
+        ("risk_score", "absent"),
         ("preferred_language", "absent"),
     ]
-    assert [m["collection_order"] for m in gaps["missing"]] == [1, 4, None]
+    assert [m["collection_order"] for m in gaps["missing"]] == [1, 2, 3, 4, 5, 6, 7, 8, None]
     assert gaps["satisfied"] == []
     for entry in gaps["missing"]:
         assert entry.keys() >= MISSING_KEYS
