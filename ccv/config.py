@@ -74,7 +74,30 @@ def _config_path() -> Path:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings with explicit overrides (CLI flags); None values mean 'not given'."""
+    """Settings with explicit overrides (CLI flags); None values mean 'not given'.
+
+    A malformed ccv.toml or a value of the wrong type is a usage error in one sentence.
+    """
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from ccv.errors import UsageError
+
+    try:
+        return _load_settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        path = overrides.get("config_file") or _config_path()
+        raise UsageError(f"the settings file {path} is not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "settings"
+        raise UsageError(
+            f"setting {where} (CCV_{where.upper()}): {first.get('msg', 'invalid value')}"
+        ) from None
+
+
+def _load_settings(**overrides: Any) -> Settings:
     given = {key: value for key, value in overrides.items() if value is not None}
     config_file = given.get("config_file")
     if config_file is not None:

@@ -74,6 +74,8 @@ class CustomerValues:
 
     current: Mapping[str, tuple[Any, bool]]
     expired: Set[str]
+    # The customer has no version of anything at all (SPEC: then every requirement is missing).
+    nothing_stored: bool = False
 
 
 def collection_sequence(requirements: Sequence[ScenarioRequirement]) -> list[int]:
@@ -188,7 +190,7 @@ def find_gaps(plan: GapPlan, values: CustomerValues) -> tuple[list[MissingField]
     satisfied: dict[str, None] = {}
     # SPEC: a customer with nothing stored has every requirement missing, reason `absent`
     # (conditions and dependencies cannot be judged on no data).
-    blank = not current and not values.expired
+    blank = values.nothing_stored
     for item in plan.requirements:
         requirement = item.requirement
         truth = True if item.condition is None else evaluate(item.condition, plain, plan.types)

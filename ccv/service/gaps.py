@@ -76,6 +76,21 @@ def customer_values(rows: Sequence[Any], now: datetime) -> CustomerValues:
     return CustomerValues(current=current, expired=expired)
 
 
+def _with_existence(
+    db: Database, tenant: str, customer: str, values: CustomerValues
+) -> CustomerValues:
+    """Mark a customer with no version of anything: asked only when no relevant value exists."""
+    if values.current or values.expired:
+        return values
+    from dataclasses import replace
+
+    from ccv.store.items import customer_exists
+
+    with db.read() as conn:
+        stored = customer_exists(conn, tenant, customer)
+    return values if stored else replace(values, nothing_stored=True)
+
+
 class _GapRow(NamedTuple):
     name: str
     value: Any
@@ -187,7 +202,7 @@ def find_customer_gaps(
         found = _cached_gaps(db, cache, tenant, customer, scenario, now)
         if found is not None:
             plan, values = found
-            missing, satisfied = find_gaps(plan, values)
+            missing, satisfied = find_gaps(plan, _with_existence(db, tenant, customer, values))
             return Gaps(
                 scenario=scenario,
                 customer=customer,
@@ -216,7 +231,8 @@ def find_customer_gaps(
                 rows = store.gap_rows(conn, tenant, scenario, customer, plan.names)
         else:
             plan = cached.plan
-    missing, satisfied = find_gaps(plan, customer_values(rows, now))
+    values = _with_existence(db, tenant, customer, customer_values(rows, now))
+    missing, satisfied = find_gaps(plan, values)
     return Gaps(
         scenario=scenario,
         customer=customer,

@@ -631,6 +631,10 @@ def build_cache(settings: Settings) -> RedisCache | None:
     """The cache the settings ask for (None without `redis_url`); connects on first use."""
     if not settings.redis_url:
         return None
+    if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        from ccv.errors import UsageError
+
+        raise UsageError("the Redis URL must start with redis://, rediss:// or unix://")
     return RedisCache(
         settings.redis_url,
         prefix=settings.cache_prefix,

@@ -11,6 +11,21 @@ from sqlalchemy.exc import DBAPIError
 from ccv.store.engine import backend_error, ensure_schema, make_engine
 
 
+def _checked_engine(url: str, **options: bool) -> Engine:
+    """An engine for a URL ccv supports, or a usage error saying which ones it does."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from ccv.errors import UsageError
+
+    try:
+        return make_engine(url, **options)
+    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError):
+        raise UsageError(
+            "the database URL is not one ccv supports: use sqlite:///PATH or "
+            "postgresql://USER@HOST:PORT/DB"
+        ) from None
+
+
 class Database:
     """Builds the engine on first use and checks the schema once per process."""
 
@@ -23,7 +38,7 @@ class Database:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url)
+            self._engine = _checked_engine(self.url)
         return self._engine
 
     @property
@@ -32,7 +47,7 @@ class Database:
         COMMITTED would) without a BEGIN and COMMIT round trip each."""
         if self._read_engine is None:
             if self.engine.dialect.name == "postgresql":
-                self._read_engine = make_engine(self.url, autocommit=True)
+                self._read_engine = _checked_engine(self.url, autocommit=True)
             else:
                 self._read_engine = self.engine
         return self._read_engine

@@ -22,6 +22,17 @@ def demo_ccv(ccv: Ccv, monkeypatch: pytest.MonkeyPatch) -> Ccv:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     load_demo(ccv)
     ccv.json("requirements", "apply", DEMO / "requirements")
+    # One unrelated value, so gaps judges dependencies (a customer with nothing stored would
+    # have every requirement missing, SPEC §2).
+    seed = Path("seed.jsonl")
+    seed.write_text(
+        json.dumps(
+            {"tenant": TENANT, "customer": CUSTOMER, "name": "account_tier", "value": "basic"}
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    ccv.json("profile", "import", str(seed))
     return ccv
 
 
@@ -113,8 +124,8 @@ def test_fill_is_a_dry_run_by_default(
 
 
 def _nothing_stored(ccv: Ccv) -> None:
-    result = ccv("profile", "show", CUSTOMER, "--tenant", TENANT, "--json")
-    assert_exit(result, 3)  # the customer still has nothing stored
+    shown = ccv.json("profile", "show", CUSTOMER, "--tenant", TENANT)
+    assert list(shown["fields"]) == ["account_tier"]  # only the seed: nothing was stored
 
 
 def test_garbage_twice_exits_5_and_writes_nothing(

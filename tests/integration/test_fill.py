@@ -14,7 +14,7 @@ from ccv.vault import Vault
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TENANT = "northwind-bank"
 SCENARIO = "refund-request"
-CUSTOMER = "c-new"  # nothing stored: order_id, email and preferred_language are missing
+CUSTOMER = "c-new"  # only the seed value: order_id, email and preferred_language are missing
 TURNS = [
     {"role": "assistant", "content": "Hello! How can I help you today?"},
     {"role": "user", "content": "Hi, I want a refund for the order ORD-482913 please."},
@@ -24,12 +24,19 @@ TURNS = [
 CHAT = Transcript(session_id="sess-42", turns=parse_transcript(TURNS).turns)
 
 
+# The customer holds one unrelated value, so gaps judges conditions and dependencies (a
+# customer with nothing stored would have every requirement missing, SPEC §2).
+SEED = "account_tier"
+
+
 def stored(vault: Vault) -> dict:
-    """The customer's current fields ({} while nothing is stored: the customer is unknown)."""
+    """The customer's current fields other than the seed value."""
     try:
-        return dict(vault.get_profile(TENANT, CUSTOMER).fields)
+        fields = dict(vault.get_profile(TENANT, CUSTOMER).fields)
     except NotFoundError:
         return {}
+    fields.pop(SEED, None)
+    return fields
 
 
 def value(field: str, val: object, turn: int, quote: str, confidence: float = 0.95) -> dict:
@@ -39,6 +46,7 @@ def value(field: str, val: object, turn: int, quote: str, confidence: float = 0.
 @pytest.fixture
 def vault(demo_vault: Vault) -> Vault:
     demo_vault.apply_requirements([FIXTURES / "demo" / "requirements"])
+    demo_vault.save_field(TENANT, CUSTOMER, SEED, "basic")
     return demo_vault
 
 
