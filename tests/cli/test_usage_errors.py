@@ -98,3 +98,26 @@ def test_a_long_error_message_stays_on_one_line(demo: Ccv) -> None:
         "profile", "delete", "d7a7a3cc-8c3d-4f16-9293-de8fc88b2875", "--tenant", TENANT, code=4
     )
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_malformed_settings_file_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("database_url = [\n", encoding="utf-8")
+    result = run("--config", config, "db", "current")
+    assert_exit(result, 2)
+    assert str(config) in result.stderr and "TOML" in result.stderr
+
+
+def test_a_setting_of_the_wrong_type_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCV_BATCH_SIZE", "abc")
+    result = run("db", "current")
+    assert_exit(result, 2)
+    assert "CCV_BATCH_SIZE" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["mysql://x/y", "garbage"])
+def test_an_unsupported_database_url_is_a_usage_error(url: str) -> None:
+    result = run("--database-url", url, "profile", "show", "c", "--tenant", TENANT)
+    assert_exit(result, 2)
+    assert "sqlite:///" in result.stderr and "postgresql://" in result.stderr
