@@ -49,8 +49,11 @@ def _status(status: Any) -> str:
 
 
 def _short_time(value: Any) -> str:
-    text = format_time(value)
-    return text[:19].replace("T", " ") if text else ""
+    """ISO 8601 with its offset, to the second (tables have no room for microseconds)."""
+    if value is None:
+        return ""
+    text = format_time(value.replace(microsecond=0)) or ""
+    return text
 
 
 def profile(console: Console, data: Profile) -> None:

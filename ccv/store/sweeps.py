@@ -82,7 +82,9 @@ def expiring(
 ) -> list[Any]:
     table = TABLES[kind]
     query = (
-        _listed(table).where(_expiring(kind, tenant, now)).order_by(table.c.expires_at, table.c.id)
+        _listed(table)
+        .where(_expiring(kind, tenant, now))
+        .order_by(table.c.collected_at, table.c.id)
     )
     if limit is not None:
         query = query.limit(limit)
@@ -102,7 +104,7 @@ def expiring_page(
         _listed(table)
         .add_columns(func.count().over().label("total"))
         .where(_expiring(kind, tenant, now))
-        .order_by(table.c.expires_at, table.c.id)
+        .order_by(table.c.collected_at, table.c.id)
         .limit(limit)
     )
     rows = list(conn.execute(query))
