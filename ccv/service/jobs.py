@@ -108,17 +108,18 @@ def expire(
     result = SweepResult(applied=apply, now=now, tenants={}, total=0)
     for tenant in resolve_tenants(db, tenants, all_tenants):
         listing = _Listing(item_limit)
+        if not apply:
+            # A dry run is one COUNT over both kinds and, where anything expires, one page.
+            with db.read() as conn:
+                counts = sweeps.count_expiring_kinds(conn, tenant, now)
+                for kind in ItemKind:
+                    room = listing.room(counts[kind])
+                    rows = sweeps.expiring(conn, kind, tenant, now, limit=room) if room else []
+                    listing.add(kind, rows, counts[kind])
+            result.tenants[tenant] = listing.sweep()
+            result.total += listing.count
+            continue
         for kind in ItemKind:
-            if not apply:
-                with db.read() as conn:
-                    room = listing.room(None)
-                    if room is None:
-                        rows = sweeps.expiring(conn, kind, tenant, now)
-                        count = len(rows)
-                    else:
-                        count, rows = sweeps.expiring_page(conn, kind, tenant, now, room)
-                listing.add(kind, rows, count)
-                continue
             while True:
                 with db.write() as conn:
                     sweeps.lock_job(conn, "expire", tenant)

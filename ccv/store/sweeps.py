@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, or_, select, text, update
+from sqlalchemy import Connection, and_, exists, literal_column, or_, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from ccv.domain.enums import ItemKind, Status
@@ -59,7 +59,9 @@ def _expiring(kind: ItemKind, tenant: str, now: datetime) -> Any:
     table = TABLES[kind]
     return and_(
         table.c.tenant == tenant,
-        table.c.status.in_(_SWEEPABLE),
+        # Inline literals, not parameters: the planner must see the partial expiry index's own
+        # predicate to use it, also in a generic (prepared) plan.
+        table.c.status.in_([literal_column(f"'{status}'") for status in _SWEEPABLE]),
         table.c.expires_at.is_not(None),
         table.c.expires_at <= now,
     )
@@ -80,35 +82,34 @@ def _listed(table: Any) -> Any:
 def expiring(
     conn: Connection, kind: ItemKind, tenant: str, now: datetime, limit: int | None = None
 ) -> list[Any]:
+    """Items past expires_at: the first `limit` by expiry (straight off the expiry index),
+    listed in the SPEC order (collected_at, then id)."""
     table = TABLES[kind]
     query = (
         _listed(table)
+        .add_columns(table.c.collected_at)
         .where(_expiring(kind, tenant, now))
-        .order_by(table.c.collected_at, table.c.id)
+        .order_by(table.c.expires_at, table.c.id)
     )
     if limit is not None:
         query = query.limit(limit)
-    return list(conn.execute(query))
+    rows = sorted(conn.execute(query), key=lambda row: (row.collected_at, row.id))
+    return [tuple(row)[:-1] for row in rows]
 
 
-def expiring_page(
-    conn: Connection, kind: ItemKind, tenant: str, now: datetime, limit: int
-) -> tuple[int, list[Any]]:
-    """The number of expiring items and the first `limit` of them, in one statement."""
-    if limit <= 0:
-        return count_expiring(conn, kind, tenant, now), []
+def count_expiring_kinds(conn: Connection, tenant: str, now: datetime) -> dict[ItemKind, int]:
+    """How many fields and assets are past expires_at, in one statement."""
     from sqlalchemy import func
 
-    table = TABLES[kind]
-    query = (
-        _listed(table)
-        .add_columns(func.count().over().label("total"))
+    counts = [
+        select(func.count())
+        .select_from(TABLES[kind])
         .where(_expiring(kind, tenant, now))
-        .order_by(table.c.collected_at, table.c.id)
-        .limit(limit)
-    )
-    rows = list(conn.execute(query))
-    return (int(rows[0][-1]) if rows else 0), [tuple(row)[:-1] for row in rows]
+        .scalar_subquery()
+        for kind in ItemKind
+    ]
+    row = conn.execute(select(*counts)).one()
+    return {kind: int(value) for kind, value in zip(ItemKind, row, strict=True)}
 
 
 def count_expiring(conn: Connection, kind: ItemKind, tenant: str, now: datetime) -> int:
