@@ -388,24 +388,8 @@ def fill_gaps(
 
 
 def _audit_reveal(db: Database, tenant: str, customer: str, fields: list[str], actor: str) -> None:
-    """A PII reveal is an audit event, as for `profile show --reveal-pii` (names, never values)."""
-    from ccv.service.writes import audit_row
-    from ccv.store import items as store
+    """A PII reveal is audited as for `profile show --reveal-pii` (names, never values)."""
+    from ccv.service.writes import audit_reveal
 
     with db.write() as conn:
-        store.insert_audit(
-            conn,
-            [
-                audit_row(
-                    tenant,
-                    customer,
-                    None,
-                    None,
-                    None,
-                    "reveal_pii",
-                    actor,
-                    utcnow(),
-                    details={"fields": fields, "command": "fill"},
-                )
-            ],
-        )
+        audit_reveal(conn, tenant, customer, fields, actor, {"command": "fill"})

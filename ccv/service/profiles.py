@@ -14,7 +14,7 @@ from ccv.domain.models import Profile
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
 from ccv.service.convert import asset_from_data, asset_model, field_from_data, field_model
-from ccv.service.writes import audit_row
+from ccv.service.writes import audit_reveal
 from ccv.store import items as store
 from ccv.store.database import Database
 
@@ -214,24 +214,12 @@ def get_profile(
                     if f.is_pii
                 }
             )
-            store.insert_audit(
+            audit_reveal(
                 conn,
-                [
-                    audit_row(
-                        tenant,
-                        customer,
-                        None,
-                        None,
-                        None,
-                        "reveal_pii",
-                        actor,
-                        utcnow(),
-                        details={
-                            "fields": revealed,
-                            "as_of": profile.as_of.isoformat(),
-                            "history": history,
-                        },
-                    )
-                ],
+                tenant,
+                customer,
+                revealed,
+                actor,
+                {"as_of": profile.as_of.isoformat(), "history": history},
             )
     return profile

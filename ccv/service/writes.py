@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.lifecycle import Version, plan_supersession
+from ccv.domain.timeutil import utcnow
 from ccv.store import items as store
 
 
@@ -63,6 +64,33 @@ def audit_row(
         "at": at,
         "details": details or {},
     }
+
+
+def audit_reveal(
+    conn: Connection,
+    tenant: str,
+    customer: str,
+    fields: Sequence[str],
+    actor: str,
+    details: dict[str, Any],
+) -> None:
+    """A PII reveal is an audit event naming the fields revealed, never their values."""
+    store.insert_audit(
+        conn,
+        [
+            audit_row(
+                tenant,
+                customer,
+                None,
+                None,
+                None,
+                "reveal_pii",
+                actor,
+                utcnow(),
+                details={"fields": list(fields), **details},
+            )
+        ],
+    )
 
 
 def store_items(
