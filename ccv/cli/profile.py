@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ccv.cli.state import actor, parse_time_option, print_json, state, stderr, stdout
+from ccv.cli.state import actor, emit, parse_time_option, print_json, state, stderr, stdout
 from ccv.errors import RefusedError, UsageError
 
 app = typer.Typer(help="Customer profiles: import, show, trace, lifecycle.", no_args_is_help=True)
@@ -107,12 +107,7 @@ def show(
             tenant, customer, as_of=at, history=history, reveal_pii=reveal_pii, actor=actor(ctx)
         )
     )
-    if json_output:
-        print_json(profile, exclude=None if history else {"history", "asset_history"})
-        return
-    from ccv.cli import render
-
-    render.profile(stdout(), profile)
+    emit(profile, json_output, "profile", exclude=None if history else {"history", "asset_history"})
 
 
 @app.command("trace")
@@ -127,12 +122,7 @@ def trace(
     Example: ccv profile trace bef7e268-ffe9-46ab-a058-1ccace1d62e0 --tenant northwind-bank
     """
     result = state(ctx).vault().trace(tenant, item_id)
-    if json_output:
-        print_json(result)
-        return
-    from ccv.cli import render
-
-    render.trace(stdout(), result)
+    emit(result, json_output, "trace")
 
 
 @app.command("validate")
@@ -185,12 +175,7 @@ def expire(
         .vault()
         .expire(tenants, all_tenants=all_tenants, now=at, apply=apply, actor=actor(ctx))
     )
-    if json_output:
-        print_json(result)
-        return
-    from ccv.cli import render
-
-    render.sweep(stdout(), result, "expired")
+    emit(result, json_output, "sweep", "expired")
 
 
 @app.command("orphans")
@@ -218,12 +203,7 @@ def orphans(
             item_limit=_limit(limit),
         )
     )
-    if json_output:
-        print_json(result)
-        return
-    from ccv.cli import render
-
-    render.sweep(stdout(), result, "orphaned")
+    emit(result, json_output, "sweep", "orphaned")
 
 
 @app.command("delete")

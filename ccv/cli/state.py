@@ -91,3 +91,20 @@ def print_json(model: BaseModel | dict[str, Any], exclude: set[str] | None = Non
         text = model.model_dump_json(indent=2, exclude=exclude)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def emit(
+    result: BaseModel,
+    json_output: bool,
+    renderer: str,
+    *args: Any,
+    exclude: set[str] | None = None,
+) -> None:
+    """Print a service result: JSON on stdout, or the Rich view `ccv.cli.render.<renderer>`
+    (imported only then, keeping `--help` light)."""
+    if json_output:
+        print_json(result, exclude=exclude)
+        return
+    from ccv.cli import render
+
+    getattr(render, renderer)(stdout(), result, *args)
