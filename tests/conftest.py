@@ -17,6 +17,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from ccv.config import Settings  # noqa: E402
+from ccv.service import importing  # noqa: E402
+from ccv.store import items  # noqa: E402
 from ccv.store.migrate import downgrade, upgrade  # noqa: E402
 from ccv.vault import Vault  # noqa: E402
 
@@ -82,12 +84,21 @@ def _truncate(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database of each dialect."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A migrated, empty database of each dialect.
+
+    A module can add "postgresql-bulk" (indirect parametrisation): PostgreSQL with the bulk
+    thresholds at one record, so every import takes the streaming COPY path of large files.
+    """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ccv.db'}"
     url: str = request.getfixturevalue("pg_migrated")
     _truncate(url)
+    if request.param == "postgresql-bulk":
+        monkeypatch.setattr(importing, "STREAM_THRESHOLD", 1)
+        monkeypatch.setattr(items, "COPY_THRESHOLD", 1)
     return url
 
 

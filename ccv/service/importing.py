@@ -14,6 +14,7 @@ import io
 import json
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ccv.domain.definitions import FieldRules
-from ccv.domain.enums import ItemKind, SourceItemType, ValidationMode
+from ccv.domain.enums import ItemKind, SourceItemType, Status, ValidationMode
 from ccv.domain.identifiers import FIELD_NAME_RE, MAX_FIELD_NAME, is_uuid
 from ccv.domain.lifecycle import find_cycle_members
 from ccv.domain.models import ImportIssue, ImportResult
@@ -35,6 +36,7 @@ from ccv.domain.validators import coerce_cell
 from ccv.errors import BackendError, FindingsError, UsageError
 from ccv.service.profiles import refill_current
 from ccv.service.writes import NewItem, store_items
+from ccv.store import copytext
 from ccv.store import items as store
 from ccv.store.database import Database
 from ccv.store.definitions import tenant_rules
@@ -253,6 +255,42 @@ class _Run:
             return self._judge(incoming, self.mode or rules.mode, f"{record.name} {error}")
         return True
 
+    def candidate(
+        self, incoming: Incoming, record: ParsedRecord, seen: dict[str, str]
+    ) -> Candidate | None:
+        """The record checked and identified, or None if it is rejected or repeats an earlier
+        record of the run (`seen`: id -> content hash, in file order)."""
+        if record.kind is ItemKind.FIELD and not self.check_value(incoming, record):
+            return None
+        try:
+            item_id, digest = _identity(incoming, self.tenant, record.id)
+        except _NulError as exc:
+            self.reject(incoming, str(exc))
+            return None
+        previous = seen.get(item_id)
+        if previous is not None:
+            if previous == digest:
+                self.result.unchanged += 1
+            else:
+                self.reject(incoming, f"id {item_id} appears twice with different content")
+            return None
+        seen[item_id] = digest
+        collected_at = record.collected_at or self.now
+        return Candidate(
+            incoming, record, item_id, digest, collected_at, self.expiry(record, collected_at)
+        )
+
+    def judge_stored(self, candidate: Candidate, stored: tuple[ItemKind, str, str]) -> None:
+        """A record whose id is already stored: unchanged if the content is the same."""
+        kind, digest, _status = stored
+        if digest == candidate.content_hash and kind is candidate.record.kind:
+            self.result.unchanged += 1
+        else:
+            self.reject(
+                candidate.incoming,
+                f"id {candidate.id} is already stored with different content (conflict)",
+            )
+
     def _judge(self, incoming: Incoming, mode: ValidationMode, message: str) -> bool:
         if mode is ValidationMode.STRICT:
             self.reject(incoming, message)
@@ -319,6 +357,10 @@ def _row(candidate: Candidate, tenant: str, now: datetime) -> dict[str, Any]:
     return row
 
 
+# A tenant's batch of at least this many records takes the streaming path on PostgreSQL.
+STREAM_THRESHOLD = 500
+
+
 def import_tenant(
     conn: Connection,
     tenant: str,
@@ -328,46 +370,33 @@ def import_tenant(
     now: datetime,
     actor: str,
     fresh_ids: bool = False,
+    streaming: bool = True,
 ) -> list[dict[str, Any]]:
-    """Apply every rule to one tenant's records and store the survivors (returns their rows).
+    """Apply every rule to one tenant's records and store the survivors.
 
-    `fresh_ids` says the ids were just generated, so no stored item can carry them.
+    Returns the rows stored by the general path; first versions streamed in bulk (see
+    `_stream_first_versions`) are not returned, as they carry no lineage to follow.
+    `fresh_ids` says the ids were just generated, so no stored item can carry them;
+    `streaming=False` keeps a large batch off the streaming path (every row is returned).
     """
-    # Lock the customers' profile rows first: the same round trip brings the schema fingerprint.
-    known = store.upsert_and_lock_profiles(conn, tenant, {r.customer for _, r in batch}, now)
-    run = _Run(tenant, tenant_rules(conn, tenant, known), mode, now, result)
+    # Lock the customers' profile rows first: the same round trip brings the schema fingerprint
+    # and says which profiles are new.
+    locked = store.upsert_and_lock_profiles(conn, tenant, {r.customer for _, r in batch}, now)
+    run = _Run(tenant, tenant_rules(conn, tenant, locked.fingerprint), mode, now, result)
+    seen: dict[str, str] = {}
     accepted: dict[str, Candidate] = {}
-    for incoming, record in batch:
-        if record.kind is ItemKind.FIELD and not run.check_value(incoming, record):
-            continue
-        try:
-            item_id, digest = _identity(incoming, tenant, record.id)
-        except _NulError as exc:
-            run.reject(incoming, str(exc))
-            continue
-        previous = accepted.get(item_id)
-        if previous is not None:
-            if previous.content_hash == digest:
-                result.unchanged += 1
-            else:
-                run.reject(incoming, f"id {item_id} appears twice with different content")
-            continue
-        collected_at = record.collected_at or now
-        accepted[item_id] = Candidate(
-            incoming, record, item_id, digest, collected_at, run.expiry(record, collected_at)
-        )
+    if streaming and locked.created and len(batch) >= STREAM_THRESHOLD:
+        _stream_first_versions(conn, run, batch, locked.created, seen, accepted)
+    else:
+        for incoming, record in batch:
+            candidate = run.candidate(incoming, record, seen)
+            if candidate is not None:
+                accepted[candidate.id] = candidate
 
     # Re-imports: the same id with the same content changes nothing; other content conflicts.
     existing = {} if fresh_ids else store.find_items(conn, tenant, accepted)
-    for item_id, (kind, digest, _status) in existing.items():
-        candidate = accepted.pop(item_id)
-        if digest == candidate.content_hash and kind is candidate.record.kind:
-            result.unchanged += 1
-        else:
-            run.reject(
-                candidate.incoming,
-                f"id {item_id} is already stored with different content (conflict)",
-            )
+    for item_id, stored in existing.items():
+        run.judge_stored(accepted.pop(item_id), stored)
 
     _resolve_lineage(conn, run, accepted)
 
@@ -387,6 +416,124 @@ def import_tenant(
     result.inserted += outcome.inserted
     result.superseded += outcome.superseded
     return outcome.rows
+
+
+def _stream_first_versions(
+    conn: Connection,
+    run: _Run,
+    batch: Sequence[tuple[Incoming, ParsedRecord]],
+    created: set[str],
+    seen: dict[str, str],
+    accepted: dict[str, Candidate],
+) -> None:
+    """PostgreSQL bulk path: COPY each record that can only be a first version as it is checked,
+    so the server stores one part of the file while the next is being validated.
+
+    Such a record is a field of a customer whose profile this run created (nothing of theirs is
+    stored), the only record of its (customer, name) in the run, with no vault source: it is
+    stored active and nothing else changes. Every other accepted record is left in `accepted`
+    for the general path, which runs after the COPY and sees the streamed rows. Duplicate ids
+    are judged in file order across both (`seen`). A given id may already be stored under
+    another customer, so given ids are looked up first; an id derived from the record's content
+    can only be stored with the same content, hence for the same customer, who would not be new.
+    """
+    repeats = Counter((r.customer, r.name) for _, r in batch if r.kind is ItemKind.FIELD)
+    stored = store.find_items(conn, run.tenant, {r.id for _, r in batch if r.id is not None})
+    line = _FirstVersionLine(run.tenant, run.now)
+    streamed = 0
+
+    def first_versions() -> Iterator[str]:
+        nonlocal streamed
+        for incoming, record in batch:
+            candidate = run.candidate(incoming, record, seen)
+            if candidate is None:
+                continue
+            found = stored.get(candidate.id)
+            if found is not None:
+                run.judge_stored(candidate, found)
+            elif (
+                record.kind is ItemKind.FIELD
+                and record.customer in created
+                and repeats[(record.customer, record.name)] == 1
+                and not _may_reference_the_vault(record)
+            ):
+                streamed += 1
+                yield line(candidate)
+            else:
+                accepted[candidate.id] = candidate
+
+    store.copy_lines(conn, ItemKind.FIELD, _FirstVersionLine.COLUMNS, first_versions())
+    run.result.inserted += streamed
+
+
+class _FirstVersionLine:
+    """A field record as a COPY text line of an active first version, built straight from the
+    checked record: the bulk path's hot loop (ids, names, enums and hashes are already known to
+    need no escaping)."""
+
+    COLUMNS = (
+        "tenant",
+        "id",
+        "customer",
+        "name",
+        "value",
+        "value_type",
+        "source",
+        "source_item_id",
+        "source_item_type",
+        "source_metadata",
+        "status",
+        "confidence",
+        "requires_confirmation",
+        "verified",
+        "verification_method",
+        "collected_at",
+        "updated_at",
+        "expires_at",
+        "field_definition_id",
+        "content_hash",
+    )
+
+    def __init__(self, tenant: str, now: datetime) -> None:
+        self.tenant = copytext.escape(tenant)
+        self.now = copytext.timestamp(now)
+
+    def __call__(self, candidate: Candidate) -> str:
+        record = candidate.record
+        columns = record.columns
+        null = copytext.NULL
+        value = columns["value"]
+        metadata = columns["source_metadata"]
+        method = columns["verification_method"]
+        return "\t".join(
+            (
+                self.tenant,
+                candidate.id,
+                copytext.escape(record.customer),
+                record.name,
+                null if value is None else copytext.json_text(value),
+                record.value_type.value if record.value_type else null,
+                columns["source"],
+                null if record.source_item_id is None else copytext.escape(record.source_item_id),
+                record.source_item_type.value if record.source_item_type else null,
+                copytext.json_text(metadata) if metadata else "{}",
+                Status.ACTIVE.value,
+                repr(columns["confidence"]),
+                "t" if columns["requires_confirmation"] else "f",
+                "t" if columns["verified"] else "f",
+                null if method is None else copytext.escape(method),
+                copytext.timestamp(candidate.collected_at),
+                self.now,
+                null if candidate.expires_at is None else copytext.timestamp(candidate.expires_at),
+                columns.get("field_definition_id") or null,
+                candidate.content_hash,
+            )
+        )
+
+
+def _may_reference_the_vault(record: ParsedRecord) -> bool:
+    source_type = record.source_item_type
+    return record.source_item_id is not None and (source_type is None or source_type.is_vault_item)
 
 
 def _resolve_lineage(conn: Connection, run: _Run, accepted: dict[str, Candidate]) -> None:
@@ -616,6 +763,7 @@ def save_record(
             utcnow(),
             actor,
             fresh_ids=fresh_id,
+            streaming=False,
         )
         if result.errors:
             raise FindingsError(result.errors[0].message)

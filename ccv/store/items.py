@@ -4,28 +4,32 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     Connection,
     Row,
-    String,
     Table,
+    Text,
     any_,
     bindparam,
+    cast,
     exists,
+    func,
     or_,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.lifecycle import Version
+from ccv.store import copytext
 from ccv.store.tables import (
     UTCDateTime,
     assets,
@@ -45,12 +49,16 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def in_chunks(conn: Connection, column: Any, values: Iterable[str]) -> Iterator[Any]:
-    """`column IN values` as clauses over chunks: one array parameter each on PostgreSQL
-    (`= ANY(%s)`, large chunks), a bounded list of parameters on SQLite."""
+    """`column IN values` as clauses over chunks: a bounded list of parameters on SQLite; on
+    PostgreSQL one JSON text parameter per large chunk, unpacked by the server into the array
+    of `= ANY(ARRAY(...))` (an index scan). Serialising the list is one orjson call, where an
+    array parameter costs psycopg a Python loop over every element."""
     ordered = sorted(set(values))
     if conn.dialect.name == "postgresql":
-        for part in chunks(ordered, 20000):
-            yield column == any_(bindparam(None, list(part), type_=ARRAY(String())))
+        for part in chunks(ordered, 100_000):
+            payload = bindparam(None, orjson.dumps(list(part)).decode(), type_=Text())
+            elements = select(func.json_array_elements_text(cast(payload, JSON)))
+            yield column == any_(func.ARRAY(elements.scalar_subquery()))
     else:
         for part in chunks(ordered, CHUNK):
             yield column.in_(part)
@@ -211,29 +219,42 @@ def source_edges(conn: Connection, tenant: str, ids: Iterable[str]) -> dict[str,
     return edges
 
 
+@dataclass
+class LockedProfiles:
+    """What locking a batch of profiles learnt on the way.
+
+    `fingerprint`: the tenant's definitions fingerprint (see `ccv.store.definitions`), from the
+    same round trip. `created`: the customers whose profile rows this statement created, so
+    nothing was stored for them before (every stored item has its profile row). Both are
+    None on SQLite.
+    """
+
+    fingerprint: tuple[int, Any] | None = None
+    created: set[str] | None = None
+
+
 def upsert_and_lock_profiles(
     conn: Connection, tenant: str, customers: Iterable[str], now: datetime
-) -> tuple[int, Any] | None:
+) -> LockedProfiles:
     """Make sure each profile row exists and hold its row lock until the transaction ends.
 
     `INSERT ... ON CONFLICT DO UPDATE` takes the row lock in the same statement, in sorted order
     (no deadlocks between batches), so concurrent writers of one customer serialise on
     PostgreSQL and the supersession decision never races. SQLite write transactions are
     already exclusive.
-
-    On PostgreSQL the same round trip returns the tenant's definitions fingerprint (see
-    `ccv.store.definitions.fingerprint`); on SQLite it returns None.
     """
     ordered = sorted(set(customers))
     if conn.dialect.name == "postgresql":
         # One statement with an array parameter: no huge VALUES list to compile.
-        found: tuple[int, Any] | None = None
+        locked = LockedProfiles(created=set())
         for part in chunks(ordered, 20000):
             row = conn.execute(
                 _PG_UPSERT_PROFILES, {"tenant": tenant, "customers": list(part), "now": now}
             ).one()
-            found = (int(row[0]), row[1])
-        return found
+            locked.fingerprint = (int(row[0]), row[1])
+            assert locked.created is not None
+            locked.created.update(row[2] or ())
+        return locked
     for part in chunks(ordered, 1000):
         rows = [
             {"tenant": tenant, "customer": c, "created_at": now, "updated_at": now} for c in part
@@ -244,9 +265,10 @@ def upsert_and_lock_profiles(
             set_={"updated_at": statement.excluded.updated_at},
         )
         conn.execute(statement)
-    return None
+    return LockedProfiles()
 
 
+# `xmax = 0` marks a row this statement inserted (a row it updated carries our transaction id).
 _PG_UPSERT_PROFILES = text(
     """
     WITH locked AS (
@@ -255,10 +277,12 @@ _PG_UPSERT_PROFILES = text(
         FROM unnest(CAST(:customers AS VARCHAR[])) AS customer
         ORDER BY customer
         ON CONFLICT (tenant, customer) DO UPDATE SET updated_at = EXCLUDED.updated_at
-        RETURNING 1
+        RETURNING customer, xmax = 0 AS created
     )
-    SELECT count(*), max(updated_at) FROM field_definitions
-    WHERE tenant = :tenant AND (SELECT count(*) FROM locked) >= 0
+    SELECT count(*), max(updated_at),
+           (SELECT json_agg(customer) FROM locked WHERE created) AS created
+    FROM field_definitions
+    WHERE tenant = :tenant
     """
 ).columns(max=UTCDateTime())
 
@@ -589,26 +613,14 @@ def insert_items(conn: Connection, kind: ItemKind, rows: Sequence[dict[str, Any]
     if conn.dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
         conn.execute(table.insert(), list(rows))
         return
-    from psycopg.types.json import Jsonb
+    copytext.copy_rows(conn, table, rows)
 
-    columns = [column.name for column in table.columns]
-    json_columns = {c.name for c in table.columns if c.type._type_affinity is JSON}
-    plain = [(i, name) for i, name in enumerate(columns) if name not in json_columns]
-    wrapped = [(i, name) for i, name in enumerate(columns) if name in json_columns]
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        # psycopg formats rows in C; JSON is serialised by orjson (see make_engine).
-        template: list[Any] = [None] * len(columns)
-        for row in rows:
-            values = template.copy()
-            for i, name in plain:
-                values[i] = row.get(name)
-            for i, name in wrapped:
-                value = row.get(name)
-                values[i] = None if value is None else Jsonb(value)
-            copy.write_row(values)
+
+def copy_lines(
+    conn: Connection, kind: ItemKind, columns: Sequence[str], lines: Iterable[str]
+) -> int:
+    """PostgreSQL: COPY text lines as they come (an iterator may still be producing them)."""
+    return copytext.copy_lines(conn, TABLES[kind], columns, lines)
 
 
 def insert_audit(conn: Connection, events: Sequence[dict[str, Any]]) -> None:

@@ -23,6 +23,11 @@ from ccv.errors import FindingsError, NotFoundError, RefusedError, UsageError
 from ccv.store.tables import assets, fields
 from ccv.vault import Vault
 
+# Every contract test also runs with the bulk import path forced (see the database_url fixture).
+pytestmark = pytest.mark.parametrize(
+    "database_url", ["sqlite", "postgresql", "postgresql-bulk"], indirect=True
+)
+
 TENANT = "acme"
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 PAST = "2026-03-02T00:00:00Z"  # before any run of this suite
