@@ -26,15 +26,20 @@ class FieldRules:
     retention_days: int | None
     mode: ValidationMode
 
+    def __post_init__(self) -> None:
+        self._enabled = [
+            (definition.id, validator)
+            for definition, validator in zip(self.definitions, self.validators, strict=True)
+            if definition.enabled
+        ]
+
     def check(self, value: Any) -> tuple[str | None, str | None]:
         """(error or None, id of the accepting definition): valid if any enabled one accepts."""
         first_error: str | None = None
-        for definition, validator in zip(self.definitions, self.validators, strict=True):
-            if not definition.enabled:
-                continue
+        for definition_id, validator in self._enabled:
             error = validator(value)
             if error is None:
-                return None, definition.id
+                return None, definition_id
             first_error = first_error or error
         return first_error or "has no enabled definition", None
 

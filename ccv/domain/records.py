@@ -60,7 +60,7 @@ def did_you_mean(word: str, choices: frozenset[str] | tuple[str, ...]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedRecord:
     kind: ItemKind
     tenant: str
@@ -89,6 +89,20 @@ def _enum(value: Any, enum: type[Any], key: str) -> Any:
         allowed = ", ".join(member.value for member in enum)
         shown = value if isinstance(value, str) and len(value) <= 40 else "the value"
         raise RecordError(f"{key} '{shown}' is not one of: {allowed}") from None
+
+
+_VALUES: dict[type[Any], dict[Any, str]] = {
+    enum: {member.value: member.value for member in enum} for enum in _MEMBERS
+}
+
+
+def _enum_value(value: Any, enum: type[Any], key: str) -> str:
+    """Like `_enum`, but the plain text of the member (what a column stores)."""
+    try:
+        return _VALUES[enum][value]
+    except (KeyError, TypeError):
+        _enum(value, enum, key)
+        raise
 
 
 def _time(value: Any, key: str) -> datetime | None:
@@ -124,7 +138,8 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
     """Check one record's structure and normalise it; raise RecordError with one sentence."""
     if not isinstance(record, dict):
         raise RecordError("a record must be a JSON object")
-    kind = _enum(record.get("kind", "field"), ItemKind, "kind")
+    get = record.get
+    kind = _enum(get("kind", "field"), ItemKind, "kind")
     allowed = FIELD_KEYS if kind is ItemKind.FIELD else ASSET_KEYS
     if not allowed.issuperset(record):
         key = next(key for key in record if key not in allowed)
@@ -132,7 +147,7 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
         raise RecordError(
             f"unknown key '{key}' for {article} {kind.value}{did_you_mean(key, allowed)}"
         )
-    tenant = record.get("tenant", default_tenant)
+    tenant = get("tenant", default_tenant)
     if tenant is None:
         raise RecordError("the record has no tenant and no --tenant was given")
     try:
@@ -145,59 +160,79 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
         if "name" not in record:
             raise RecordError("missing key 'name'")
         name = check_field_name(record["name"])
-        item_id = check_item_id(record["id"]) if record.get("id") is not None else None
+        item_id = get("id")
+        if item_id is not None:
+            item_id = check_item_id(item_id)
     except RecordError:
         raise
     except ValueError as exc:
         raise RecordError(str(exc)) from None
 
-    source_item_id = record.get("source_item_id")
+    source_item_id = get("source_item_id")
     if source_item_id is not None and (
         not isinstance(source_item_id, str) or not 0 < len(source_item_id) <= MAX_SOURCE_ID
     ):
         raise RecordError(f"source_item_id must be a string of 1-{MAX_SOURCE_ID} characters")
-    source_item_type = (
-        _enum(record["source_item_type"], SourceItemType, "source_item_type")
-        if record.get("source_item_type") is not None
-        else None
-    )
+    source_item_type = get("source_item_type")
+    if source_item_type is not None:
+        source_item_type = _enum(source_item_type, SourceItemType, "source_item_type")
     if source_item_type is not None and source_item_id is None:
         raise RecordError("source_item_type is given without source_item_id")
-    collected_at = _time(record.get("collected_at"), "collected_at")
-    expires_at = _time(record.get("expires_at"), "expires_at")
-    verified = _bool(record, "verified")
+    # The common case inline (None, a bool, a float in range); the helpers say what is wrong.
+    collected_at = get("collected_at")
+    if collected_at is not None:
+        collected_at = _time(collected_at, "collected_at")
+    expires_at = get("expires_at")
+    if expires_at is not None:
+        expires_at = _time(expires_at, "expires_at")
+    verified = get("verified")
+    if verified is None:
+        verified = False
+    elif verified.__class__ is not bool:
+        verified = _bool(record, "verified")
 
     columns: dict[str, Any]
     value_type: ValueType | None = None
     if kind is ItemKind.FIELD:
         if "value" not in record:
             raise RecordError("missing key 'value'")
-        source = _enum(record.get("source", Source.IMPORTED.value), Source, "source")
-        metadata = record.get("source_metadata") or {}
-        if not isinstance(metadata, dict):
+        source = _enum_value(get("source", "imported"), Source, "source")
+        metadata = get("source_metadata") or {}
+        if metadata.__class__ is not dict:
             raise RecordError("source_metadata must be a JSON object")
-        confidence = record.get("confidence", 1.0)
-        if (
-            isinstance(confidence, bool)
-            or not isinstance(confidence, int | float)
-            or not math.isfinite(confidence)
-            or not 0 <= confidence <= 1
-        ):
-            raise RecordError("confidence must be a number from 0 to 1")
-        if record.get("value_type") is not None:
-            value_type = _enum(record["value_type"], ValueType, "value_type")
+        confidence = get("confidence", 1.0)
+        if confidence.__class__ is not float or not 0 <= confidence <= 1:
+            if (
+                isinstance(confidence, bool)
+                or not isinstance(confidence, int | float)
+                or not math.isfinite(confidence)
+                or not 0 <= confidence <= 1
+            ):
+                raise RecordError("confidence must be a number from 0 to 1")
+            confidence = float(confidence)
+        value_type = get("value_type")
+        if value_type is not None:
+            value_type = _enum(value_type, ValueType, "value_type")
+        requires_confirmation = get("requires_confirmation")
+        if requires_confirmation is None:
+            requires_confirmation = False
+        elif requires_confirmation.__class__ is not bool:
+            requires_confirmation = _bool(record, "requires_confirmation")
+        method = get("verification_method")
         columns = {
             "value": record["value"],
-            "source": source.value,
+            "source": source,
             "source_metadata": metadata,
-            "confidence": float(confidence),
-            "requires_confirmation": _bool(record, "requires_confirmation"),
+            "confidence": confidence,
+            "requires_confirmation": requires_confirmation,
             "verified": verified,
-            "verification_method": _opt_str(record, "verification_method", 64),
+            "verification_method": (
+                None if method is None else _opt_str(record, "verification_method", 64)
+            ),
         }
     else:
-        asset_type = _enum(record.get("asset_type"), AssetType, "asset_type")
-        size = record.get("size_bytes")
+        asset_type = _enum(get("asset_type"), AssetType, "asset_type")
+        size = get("size_bytes")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise RecordError("size_bytes must be a non-negative integer")
         checksum = _opt_str(record, "checksum", 64)

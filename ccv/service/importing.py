@@ -38,6 +38,7 @@ from ccv.service.profiles import refill_current
 from ccv.service.writes import NewItem, store_items
 from ccv.store import copytext
 from ccv.store import items as store
+from ccv.store.copytext import NULL, escape, json_text
 from ccv.store.database import Database
 from ccv.store.definitions import tenant_rules
 
@@ -49,7 +50,7 @@ RECORD_NAMESPACE = uuid.UUID("6f0e8c1a-5d2b-4c39-9a51-3c1f0d7e2b44")
 Progress = Callable[[int, int], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Incoming:
     """One record as read from a file, before any rule is applied."""
 
@@ -60,7 +61,7 @@ class Incoming:
     csv_cell: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     incoming: Incoming
     record: ParsedRecord
@@ -80,13 +81,14 @@ def _json_error(exc: Exception) -> str:
 
 
 def read_jsonl(path: Path, data: bytes) -> Iterator[Incoming]:
+    name = str(path)
     for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         try:
-            yield Incoming(str(path), number, orjson.loads(line))
+            yield Incoming(name, number, orjson.loads(line))
         except orjson.JSONDecodeError as exc:
-            yield Incoming(str(path), number, None, error=_json_error(exc))
+            yield Incoming(name, number, None, error=_json_error(exc))
 
 
 def read_json_array(path: Path, data: bytes) -> Iterator[Incoming]:
@@ -326,8 +328,10 @@ def _has_nul(value: Any) -> bool:
 
 
 def _identity(incoming: Incoming, tenant: str, given: str | None) -> tuple[str, str]:
-    raw = dict(incoming.raw)
-    raw["tenant"] = tenant
+    raw = incoming.raw
+    if raw.get("tenant") != tenant:  # the hash covers the tenant, given or defaulted
+        raw = dict(raw)
+        raw["tenant"] = tenant
     canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
     # PostgreSQL text cannot hold U+0000: refuse it on every dialect, per record.
     if b"u0000" in canonical and _has_nul(raw):
@@ -466,6 +470,9 @@ def _stream_first_versions(
     run.result.inserted += streamed
 
 
+_ACTIVE = Status.ACTIVE.value
+
+
 class _FirstVersionLine:
     """A field record as a COPY text line of an active first version, built straight from the
     checked record: the bulk path's hot loop (ids, names, enums and hashes are already known to
@@ -495,37 +502,38 @@ class _FirstVersionLine:
     )
 
     def __init__(self, tenant: str, now: datetime) -> None:
-        self.tenant = copytext.escape(tenant)
+        self.tenant = escape(tenant)
         self.now = copytext.timestamp(now)
 
     def __call__(self, candidate: Candidate) -> str:
+        # Every time is aware UTC (ccv.domain.timeutil); StrEnum members are their own text.
         record = candidate.record
         columns = record.columns
-        null = copytext.NULL
         value = columns["value"]
         metadata = columns["source_metadata"]
         method = columns["verification_method"]
+        expires_at = candidate.expires_at
         return "\t".join(
             (
                 self.tenant,
                 candidate.id,
-                copytext.escape(record.customer),
+                escape(record.customer),
                 record.name,
-                null if value is None else copytext.json_text(value),
-                record.value_type.value if record.value_type else null,
+                NULL if value is None else json_text(value),
+                record.value_type or NULL,
                 columns["source"],
-                null if record.source_item_id is None else copytext.escape(record.source_item_id),
-                record.source_item_type.value if record.source_item_type else null,
-                copytext.json_text(metadata) if metadata else "{}",
-                Status.ACTIVE.value,
+                NULL if record.source_item_id is None else escape(record.source_item_id),
+                record.source_item_type or NULL,
+                json_text(metadata) if metadata else "{}",
+                _ACTIVE,
                 repr(columns["confidence"]),
                 "t" if columns["requires_confirmation"] else "f",
                 "t" if columns["verified"] else "f",
-                null if method is None else copytext.escape(method),
-                copytext.timestamp(candidate.collected_at),
+                NULL if method is None else escape(method),
+                candidate.collected_at.isoformat(),
                 self.now,
-                null if candidate.expires_at is None else copytext.timestamp(candidate.expires_at),
-                columns.get("field_definition_id") or null,
+                NULL if expires_at is None else expires_at.isoformat(),
+                columns.get("field_definition_id") or NULL,
                 candidate.content_hash,
             )
         )

@@ -53,14 +53,13 @@ def in_chunks(conn: Connection, column: Any, values: Iterable[str]) -> Iterator[
     PostgreSQL one JSON text parameter per large chunk, unpacked by the server into the array
     of `= ANY(ARRAY(...))` (an index scan). Serialising the list is one orjson call, where an
     array parameter costs psycopg a Python loop over every element."""
-    ordered = sorted(set(values))
     if conn.dialect.name == "postgresql":
-        for part in chunks(ordered, 100_000):
+        for part in chunks(list(set(values)), 100_000):
             payload = bindparam(None, orjson.dumps(list(part)).decode(), type_=Text())
             elements = select(func.json_array_elements_text(cast(payload, JSON)))
             yield column == any_(func.ARRAY(elements.scalar_subquery()))
     else:
-        for part in chunks(ordered, CHUNK):
+        for part in chunks(sorted(set(values)), CHUNK):
             yield column.in_(part)
 
 
