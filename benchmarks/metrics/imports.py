@@ -4,7 +4,8 @@ Both sides load the same file into the same logged `fields` table with all its i
 scratch tenants that are deleted afterwards: ccv through `vault.import_files` (parse, structural
 checks, schema validation, lineage, supersession, one transaction), raw by reading the file,
 parsing each line with orjson and COPYing the same columns (plus the profile rows) in one
-transaction.
+transaction; the raw side computes `expires_at` from the schema's retention as ccv does, so both
+store the same rows.
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ def raw_copy(ctx: Context, path: Path, definition_ids: dict[str, str]) -> int:
     """Read, parse and COPY the file like a hand-written loader would; returns rows loaded."""
     backend, conn = ctx.backend, ctx.raw
     value_types = {spec.name: spec.value_type for spec in FIELDS}
+    # The same rows as ccv stores: a field with retention_days expires that long after it was
+    # collected (it then has an entry in the expiry index, too).
+    retention = {
+        spec.name: timedelta(days=spec.options["retention_days"])
+        for spec in FIELDS
+        if "retention_days" in spec.options
+    }
     now = backend.ts_text(datetime.now(UTC))
     false = backend.false
     customers: set[str] = set()
@@ -86,6 +94,12 @@ def raw_copy(ctx: Context, path: Path, definition_ids: dict[str, str]) -> int:
             record = orjson.loads(line)
             customers.add(record["customer"])
             name = record["name"]
+            keep = retention.get(name)
+            expires_at = (
+                None
+                if keep is None
+                else backend.ts_text(datetime.fromisoformat(record["collected_at"]) + keep)
+            )
             yield (
                 RAW_TENANT,
                 record["id"],
@@ -106,7 +120,7 @@ def raw_copy(ctx: Context, path: Path, definition_ids: dict[str, str]) -> int:
                 None,
                 record["collected_at"],
                 now,
-                None,
+                expires_at,
                 definition_ids.get(name),
                 hashlib.sha256(line).hexdigest(),
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -73,7 +73,6 @@ class ParsedRecord:
     collected_at: datetime | None
     expires_at: datetime | None
     value_type: ValueType | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _MEMBERS: dict[type[Any], dict[Any, Any]] = {
@@ -94,6 +93,9 @@ def _enum(value: Any, enum: type[Any], key: str) -> Any:
 _VALUES: dict[type[Any], dict[Any, str]] = {
     enum: {member.value: member.value for member in enum} for enum in _MEMBERS
 }
+
+
+_SOURCES = frozenset(_VALUES[Source])
 
 
 def _enum_value(value: Any, enum: type[Any], key: str) -> str:
@@ -139,7 +141,8 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
     if not isinstance(record, dict):
         raise RecordError("a record must be a JSON object")
     get = record.get
-    kind = _enum(get("kind", "field"), ItemKind, "kind")
+    kind = get("kind", "field")
+    kind = ItemKind.FIELD if kind == "field" else _enum(kind, ItemKind, "kind")
     allowed = FIELD_KEYS if kind is ItemKind.FIELD else ASSET_KEYS
     if not allowed.issuperset(record):
         key = next(key for key in record if key not in allowed)
@@ -181,7 +184,10 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
     # The common case inline (None, a bool, a float in range); the helpers say what is wrong.
     collected_at = get("collected_at")
     if collected_at is not None:
-        collected_at = _time(collected_at, "collected_at")
+        try:
+            collected_at = parse_time(collected_at)
+        except (ValueError, TypeError):
+            collected_at = _time(collected_at, "collected_at")  # says what is wrong
     expires_at = get("expires_at")
     if expires_at is not None:
         expires_at = _time(expires_at, "expires_at")
@@ -196,7 +202,9 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
     if kind is ItemKind.FIELD:
         if "value" not in record:
             raise RecordError("missing key 'value'")
-        source = _enum_value(get("source", "imported"), Source, "source")
+        source = get("source", "imported")
+        if source.__class__ is not str or source not in _SOURCES:
+            source = _enum_value(source, Source, "source")
         metadata = get("source_metadata") or {}
         if metadata.__class__ is not dict:
             raise RecordError("source_metadata must be a JSON object")

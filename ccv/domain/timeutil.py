@@ -20,7 +20,7 @@ def parse_time(text: str) -> datetime:
         pass
     else:
         if len(text) > 10:
-            return ensure_utc(parsed)
+            return parsed if parsed.tzinfo is UTC else ensure_utc(parsed)
     raw = text.strip()
     if not raw:
         raise ValueError("empty time")

@@ -261,14 +261,27 @@ class _Run:
         self, incoming: Incoming, record: ParsedRecord, seen: dict[str, str]
     ) -> Candidate | None:
         """The record checked and identified, or None if it is rejected or repeats an earlier
-        record of the run (`seen`: id -> content hash, in file order)."""
-        if record.kind is ItemKind.FIELD and not self.check_value(incoming, record):
+        record of the run (`seen`: id -> content hash, in file order).
+
+        Its id, unless given, and its content hash come from the record as written (with its
+        tenant), in canonical JSON. This runs once per imported record: keep it lean.
+        """
+        is_field = record.kind is ItemKind.FIELD
+        if is_field and not self.check_value(incoming, record):
             return None
-        try:
-            item_id, digest = _identity(incoming, self.tenant, record.id)
-        except _NulError as exc:
-            self.reject(incoming, str(exc))
+        raw = incoming.raw
+        if raw.get("tenant") != self.tenant:  # the hash covers the tenant, given or defaulted
+            raw = dict(raw)
+            raw["tenant"] = self.tenant
+        canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+        # PostgreSQL text cannot hold U+0000: refuse it on every dialect, per record.
+        if b"u0000" in canonical and _has_nul(raw):
+            self.reject(
+                incoming, "the record contains a NUL character (U+0000), which cannot be stored"
+            )
             return None
+        digest = hashlib.sha256(canonical).hexdigest()
+        item_id = record.id or str(uuid.uuid5(RECORD_NAMESPACE, digest))
         previous = seen.get(item_id)
         if previous is not None:
             if previous == digest:
@@ -278,9 +291,10 @@ class _Run:
             return None
         seen[item_id] = digest
         collected_at = record.collected_at or self.now
-        return Candidate(
-            incoming, record, item_id, digest, collected_at, self.expiry(record, collected_at)
-        )
+        expires_at = record.expires_at
+        if expires_at is None and is_field:
+            expires_at = self.expiry(record.name, collected_at)
+        return Candidate(incoming, record, item_id, digest, collected_at, expires_at)
 
     def judge_stored(self, candidate: Candidate, stored: tuple[ItemKind, str, str]) -> None:
         """A record whose id is already stored: unchanged if the content is the same."""
@@ -301,20 +315,15 @@ class _Run:
             self.warn(incoming, message)
         return True
 
-    def expiry(self, record: ParsedRecord, collected_at: datetime) -> datetime | None:
-        if record.expires_at is not None or record.kind is not ItemKind.FIELD:
-            return record.expires_at
-        rules = self.rules.get(record.name)
+    def expiry(self, name: str, collected_at: datetime) -> datetime | None:
+        """When a field collected at `collected_at` expires under its retention, if any."""
+        rules = self.rules.get(name)
         if rules is None or rules.retention_days is None:
             return None
         try:
             return collected_at + timedelta(days=rules.retention_days)
         except OverflowError:  # past year 9999: as good as never
             return datetime.max.replace(tzinfo=UTC)
-
-
-class _NulError(ValueError):
-    pass
 
 
 def _has_nul(value: Any) -> bool:
@@ -325,20 +334,6 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
-
-
-def _identity(incoming: Incoming, tenant: str, given: str | None) -> tuple[str, str]:
-    raw = incoming.raw
-    if raw.get("tenant") != tenant:  # the hash covers the tenant, given or defaulted
-        raw = dict(raw)
-        raw["tenant"] = tenant
-    canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
-    # PostgreSQL text cannot hold U+0000: refuse it on every dialect, per record.
-    if b"u0000" in canonical and _has_nul(raw):
-        raise _NulError("the record contains a NUL character (U+0000), which cannot be stored")
-    digest = hashlib.sha256(canonical).hexdigest()
-    item_id = given or str(uuid.uuid5(RECORD_NAMESPACE, digest))
-    return item_id, digest
 
 
 def _row(candidate: Candidate, tenant: str, now: datetime) -> dict[str, Any]:
@@ -504,6 +499,11 @@ class _FirstVersionLine:
     def __init__(self, tenant: str, now: datetime) -> None:
         self.tenant = escape(tenant)
         self.now = copytext.timestamp(now)
+        self.customers: dict[str, str] = {}  # escaped customer ids: each has several records
+
+    def _customer(self, customer: str) -> str:
+        escaped = self.customers[customer] = escape(customer)
+        return escaped
 
     def __call__(self, candidate: Candidate) -> str:
         # Every time is aware UTC (ccv.domain.timeutil); StrEnum members are their own text.
@@ -513,11 +513,12 @@ class _FirstVersionLine:
         metadata = columns["source_metadata"]
         method = columns["verification_method"]
         expires_at = candidate.expires_at
+        confidence = columns["confidence"]
         return "\t".join(
             (
                 self.tenant,
                 candidate.id,
-                escape(record.customer),
+                self.customers.get(record.customer) or self._customer(record.customer),
                 record.name,
                 NULL if value is None else json_text(value),
                 record.value_type or NULL,
@@ -526,7 +527,7 @@ class _FirstVersionLine:
                 record.source_item_type or NULL,
                 json_text(metadata) if metadata else "{}",
                 _ACTIVE,
-                repr(columns["confidence"]),
+                "1.0" if confidence == 1.0 else repr(confidence),
                 "t" if columns["requires_confirmation"] else "f",
                 "t" if columns["verified"] else "f",
                 NULL if method is None else escape(method),
