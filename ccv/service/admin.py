@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
-from ccv.errors import UsageError
+from ccv.errors import SchemaOutdatedError, UsageError
 from ccv.store import migrate
 from ccv.store.database import Database
 from ccv.store.engine import backend_error, current_revision
@@ -36,6 +36,9 @@ def current(db: Database) -> Revision:
 def _run(db: Database, action: str, revision: str) -> Revision:
     from alembic.util import CommandError
 
+    stored = current(db).current
+    if stored is not None and not migrate.is_known(stored):
+        raise SchemaOutdatedError(migrate.newer_database_message(stored))
     try:
         if action == "upgrade":
             migrate.upgrade(db.engine, revision)

@@ -96,12 +96,14 @@ def translate_errors(url: str) -> Iterator[None]:
 
 def ensure_schema(engine: Engine) -> None:
     """SQLite is created and migrated on first use; PostgreSQL must be at the head revision."""
-    from ccv.store.migrate import HEAD_REVISION, upgrade
+    from ccv.store.migrate import HEAD_REVISION, is_known, newer_database_message, upgrade
 
     with translate_errors(str(engine.url)), engine.connect() as conn:
         revision = current_revision(conn)
     if revision == HEAD_REVISION:
         return
+    if revision is not None and not is_known(revision):
+        raise SchemaOutdatedError(newer_database_message(revision))
     if engine.dialect.name == "sqlite":
         with translate_errors(str(engine.url)):
             upgrade(engine, "head")

@@ -49,3 +49,24 @@ def script_head() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory(str(migrations_dir())).get_current_head()
+
+
+def is_known(revision: str) -> bool:
+    """Whether this installation's migrations include `revision` (a newer ccv may have
+    upgraded the database past them)."""
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory(str(migrations_dir())).get_revision(revision) is not None
+    except (CommandError, RevisionError):
+        return False
+
+
+def newer_database_message(revision: str) -> str:
+    return (
+        f"the database schema is at revision {revision}, which this ccv does not know "
+        f"(its newest is {HEAD_REVISION}): the database was upgraded by a newer ccv; "
+        "run that release (or its `ccv db downgrade`)"
+    )

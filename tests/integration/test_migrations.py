@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, inspect, text
 
 from ccv.config import Settings
 from ccv.errors import NotFoundError, SchemaOutdatedError
+from ccv.service import admin
+from ccv.store import migrate
 from ccv.store.engine import make_engine
 from ccv.store.migrate import HEAD_REVISION, downgrade, script_head, upgrade
 from ccv.vault import Vault
@@ -122,22 +124,58 @@ def test_postgresql_without_schema_is_not_migrated_by_reads(fresh_pg_url: str) -
         engine.dispose()
 
 
-def test_postgresql_schema_behind_the_code_stops_with_upgrade_advice(fresh_pg_url: str) -> None:
+def test_postgresql_schema_behind_the_code_stops_with_upgrade_advice(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = create_engine(fresh_pg_url)
     try:
         upgrade(engine, "head")
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     finally:
         engine.dispose()
+    # The code of the next release: its head is one revision further.
+    monkeypatch.setattr(migrate, "HEAD_REVISION", "0002")
     with (
         Vault(Settings(database_url=fresh_pg_url)) as vault,
         pytest.raises(SchemaOutdatedError) as caught,
     ):
         vault.get_profile("acme", "c-1")
     assert caught.value.exit_code == 5
-    assert "0000" in str(caught.value)
+    assert f"at revision {HEAD_REVISION}, this ccv needs 0002" in str(caught.value)
     assert "run `ccv db upgrade`" in str(caught.value)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_schema_of_a_newer_ccv_stops_every_command_including_upgrade(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'newer.db'}"
+        if dialect == "sqlite"
+        else request.getfixturevalue("fresh_pg_url")
+    )
+    engine = create_engine(url)
+    try:
+        upgrade(engine, "head")
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+    with Vault(Settings(database_url=url)) as vault:
+        with pytest.raises(SchemaOutdatedError) as caught:
+            vault.get_profile("acme", "c-1")
+        assert caught.value.exit_code == 5
+        message = str(caught.value)
+        assert "revision 9999, which this ccv does not know" in message
+        assert "upgraded by a newer ccv" in message
+        # Upgrading cannot help: it says the same instead of failing inside Alembic.
+        with pytest.raises(SchemaOutdatedError) as upgrading:
+            admin.upgrade(vault.db)
+        assert str(upgrading.value) == message
+    engine = create_engine(url)
+    try:
+        assert revision(engine) == "9999"  # left alone
+    finally:
+        engine.dispose()
 
 
 def test_sqlite_is_created_and_migrated_on_first_use(tmp_path: Path) -> None:
