@@ -780,5 +780,10 @@ def save_record(
     if cache is not None and rows:
         _invalidate_and_refill(db, cache, tenant, touched)
     if not rows:
-        raise FindingsError(f"field {record.id} is already stored with the same content")
+        # The same id with the same content (an agent retrying a save): it is stored already.
+        with db.read() as conn:
+            found = store.get_item(conn, tenant, record.id or "")
+        if found is None or found[0] is not ItemKind.FIELD:
+            raise FindingsError(f"field {record.id} was stored and removed meanwhile")
+        return dict(found[1]._mapping)
     return rows[0]

@@ -272,6 +272,21 @@ def test_save_field_applies_supersession_and_late_arrival(acme: Vault) -> None:
     }
 
 
+def test_save_field_retried_with_the_same_id_and_content_returns_the_stored_version(
+    acme: Vault, db: Engine
+) -> None:
+    first = acme.save_field(TENANT, "c-1", "nickname", "Ana", collected_at=T0, item_id=uid(1))
+    newer = acme.save_field(TENANT, "c-1", "nickname", "Annie", collected_at=T0 + timedelta(1))
+    again = acme.save_field(TENANT, "c-1", "nickname", "Ana", collected_at=T0, item_id=uid(1))
+    assert again.id == first.id
+    assert again.status is Status.SUPERSEDED  # as stored now, not as first returned
+    assert again.superseded_by_id == newer.id
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM fields")).scalar() == 2
+    with pytest.raises(FindingsError, match="already stored with different content"):
+        acme.save_field(TENANT, "c-1", "nickname", "Other", collected_at=T0, item_id=uid(1))
+
+
 def test_save_field_rejects_an_invalid_value_under_strict(acme: Vault) -> None:
     with pytest.raises(FindingsError, match="not a valid email"):
         acme.save_field(TENANT, "c-1", "email", "not-an-email")
