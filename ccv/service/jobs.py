@@ -111,11 +111,9 @@ def expire(
         if not apply:
             # A dry run is one COUNT over both kinds and, where anything expires, one page.
             with db.read() as conn:
-                counts = sweeps.count_expiring_kinds(conn, tenant, now)
-                for kind in ItemKind:
-                    room = listing.room(counts[kind])
-                    rows = sweeps.expiring(conn, kind, tenant, now, limit=room) if room else []
-                    listing.add(kind, rows, counts[kind])
+                counts, pages = sweeps.expiry_preview(conn, tenant, now, item_limit)
+            for kind in ItemKind:
+                listing.add(kind, pages[kind], counts[kind])
             result.tenants[tenant] = listing.sweep()
             result.total += listing.count
             continue

@@ -778,6 +778,30 @@ def test_expiry_dry_run_reports_without_changing_anything(expiring: Importer, db
     assert [e for e in audit(db) if e["to_status"] == "expired"] == []
 
 
+def test_expiry_dry_run_lists_the_first_items_by_expiry_with_exact_counts(imp: Importer) -> None:
+    # Four fields and an asset past expiry; uid(3) and uid(2) expire first (tie: by id).
+    ok(
+        imp(
+            fld("nickname", "a", 1, minute=30, expires_at="2026-04-03T00:00:00Z"),
+            fld("legal_name", "b", 2, minute=20, expires_at="2026-04-01T00:00:00Z"),
+            fld("score", 3, 3, minute=10, expires_at="2026-04-01T00:00:00Z"),
+            fld("tier", "pro", 4, minute=0, expires_at="2026-04-02T00:00:00Z"),
+            asset("id_card", 5, expires_at="2026-03-15T00:00:00Z"),
+        )
+    )
+    full = imp.vault.expire([TENANT], now=MAY, item_limit=None).tenants[TENANT]
+    assert (full.count, full.truncated) == (5, False)
+    # Listed in the SPEC order: collected_at, then id (fields, then assets).
+    assert [i.id for i in full.items] == [uid(4), uid(3), uid(2), uid(1), uid(5)]
+    assert [i.kind for i in full.items][-1] == "asset"
+    assert full.items[1].expires_at == datetime(2026, 4, 1, tzinfo=UTC)
+    page = imp.vault.expire([TENANT], now=MAY, item_limit=2).tenants[TENANT]
+    assert (page.count, page.truncated) == (5, True)
+    assert [i.id for i in page.items] == [uid(3), uid(2)]  # the first two by expiry
+    more = imp.vault.expire([TENANT], now=MAY, item_limit=4).tenants[TENANT]
+    assert [i.id for i in more.items] == [uid(4), uid(3), uid(2), uid(1)]
+
+
 def test_expiry_apply_expires_active_and_orphaned_items_once(
     expiring: Importer, db: Engine
 ) -> None:
