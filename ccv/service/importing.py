@@ -384,8 +384,9 @@ def import_tenant(
     run = _Run(tenant, tenant_rules(conn, tenant, locked.fingerprint), mode, now, result)
     seen: dict[str, str] = {}
     accepted: dict[str, Candidate] = {}
+    looked_up: set[str] = set()  # ids whose stored state is known already
     if streaming and locked.created and len(batch) >= STREAM_THRESHOLD:
-        _stream_first_versions(conn, run, batch, locked.created, seen, accepted)
+        looked_up = _stream_first_versions(conn, run, batch, locked.created, seen, accepted)
     else:
         for incoming, record in batch:
             candidate = run.candidate(incoming, record, seen)
@@ -393,7 +394,8 @@ def import_tenant(
                 accepted[candidate.id] = candidate
 
     # Re-imports: the same id with the same content changes nothing; other content conflicts.
-    existing = {} if fresh_ids else store.find_items(conn, tenant, accepted)
+    unknown = [item_id for item_id in accepted if item_id not in looked_up]
+    existing = {} if fresh_ids else store.find_items(conn, tenant, unknown)
     for item_id, stored in existing.items():
         run.judge_stored(accepted.pop(item_id), stored)
 
@@ -424,7 +426,7 @@ def _stream_first_versions(
     created: set[str],
     seen: dict[str, str],
     accepted: dict[str, Candidate],
-) -> None:
+) -> set[str]:
     """PostgreSQL bulk path: COPY each record that can only be a first version as it is checked,
     so the server stores one part of the file while the next is being validated.
 
@@ -435,9 +437,11 @@ def _stream_first_versions(
     are judged in file order across both (`seen`). A given id may already be stored under
     another customer, so given ids are looked up first; an id derived from the record's content
     can only be stored with the same content, hence for the same customer, who would not be new.
+    Returns the given ids looked up, so the general path does not look them up again.
     """
     repeats = Counter((r.customer, r.name) for _, r in batch if r.kind is ItemKind.FIELD)
-    stored = store.find_items(conn, run.tenant, {r.id for _, r in batch if r.id is not None})
+    given = {r.id for _, r in batch if r.id is not None}
+    stored = store.find_items(conn, run.tenant, given)
     line = _FirstVersionLine(run.tenant, run.now)
     streamed = 0
 
@@ -463,6 +467,7 @@ def _stream_first_versions(
 
     store.copy_lines(conn, ItemKind.FIELD, _FirstVersionLine.COLUMNS, first_versions())
     run.result.inserted += streamed
+    return given
 
 
 _ACTIVE = Status.ACTIVE.value

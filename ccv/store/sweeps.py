@@ -200,14 +200,6 @@ def _count_kinds_statement() -> Any:
     )
 
 
-def count_expiring(conn: Connection, kind: ItemKind, tenant: str, now: datetime) -> int:
-    from sqlalchemy import func
-
-    table = TABLES[kind]
-    query = select(func.count()).select_from(table).where(_expiring(kind, tenant, now))
-    return int(conn.execute(query).scalar_one())
-
-
 _PG_EXPIRE = """
 WITH batch AS (
     SELECT tenant, id, status FROM {table}
