@@ -35,6 +35,7 @@ RUN_ORDER = (
     "trace_depth100_ms",
     "gaps_p99_ms",
     "cached_read_p99_ms",
+    "cached_read_checked_p99_ms",
     "expire_dry_run_s",
     "expire_apply_s",
     "expire_flow_overhead_s",

@@ -13,7 +13,7 @@ from ccv.errors import NotFoundError, RefusedError
 from ccv.service.profiles import not_found
 from ccv.service.writes import audit_row
 from ccv.store import items as store
-from ccv.store import sweeps
+from ccv.store import outbox, sweeps
 from ccv.store.database import Database
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def delete_item(
         # Whose reads change: the owner, the orphaned dependents' customers, and the owner of
         # the asset a deleted field derived from (its analysis_field_ids list that field).
         touched = {row.customer} | {dependent.customer for _, dependent in dependents}
-        if cache is not None and kind is ItemKind.FIELD:
+        if kind is ItemKind.FIELD:
             touched |= store.source_asset_owners(conn, tenant, ids=[row.id])
         store.delete_items(conn, kind, tenant, [row.id])
         store.insert_audit(
@@ -87,8 +87,9 @@ def delete_item(
                 )
             ],
         )
+        owed = outbox.record(conn, tenant, customers=touched, now=now)
     if cache is not None:
-        cache.invalidate_customers(tenant, touched)
+        cache.deliver(owed)
     return DeleteResult(id=row.id, kind=kind, deleted=True, orphaned=orphaned)
 
 
@@ -116,8 +117,7 @@ def erase_customer(
         ]
         orphaned = _orphan(conn, tenant, outside, now, actor, "source erased")
         touched = {customer} | {row.customer for _, row in outside}
-        if cache is not None:
-            touched |= store.source_asset_owners(conn, tenant, customer=customer)
+        touched |= store.source_asset_owners(conn, tenant, customer=customer)
         events: list[dict[str, Any]] = []
         for kind, kind_rows in rows.items():
             store.delete_items(conn, kind, tenant, [row.id for row in kind_rows])
@@ -137,8 +137,11 @@ def erase_customer(
             )
         store.insert_audit(conn, events)
         store.delete_profile(conn, tenant, customer)
+        # In the erase's own transaction: erased values are never served from Redis again,
+        # whichever process reads next and whether or not this one reaches Redis.
+        owed = outbox.record(conn, tenant, customers=touched, now=now)
     if cache is not None:
-        cache.invalidate_customers(tenant, touched)
+        cache.deliver(owed)
     return EraseResult(
         tenant=tenant,
         customer=customer,

@@ -36,7 +36,7 @@ from ccv.domain.validators import coerce_cell
 from ccv.errors import BackendError, FindingsError, UsageError
 from ccv.service.profiles import refill_current
 from ccv.service.writes import NewItem, store_items
-from ccv.store import copytext
+from ccv.store import copytext, outbox
 from ccv.store import items as store
 from ccv.store.copytext import NULL, escape, json_text
 from ccv.store.database import Database
@@ -44,6 +44,7 @@ from ccv.store.definitions import tenant_rules
 
 if TYPE_CHECKING:
     from ccv.store.cache import RedisCache
+    from ccv.store.outbox import Owed
 
 # Ids of records given without one: a hash of the record as written, in its own namespace.
 RECORD_NAMESPACE = uuid.UUID("6f0e8c1a-5d2b-4c39-9a51-3c1f0d7e2b44")
@@ -695,19 +696,20 @@ def import_incoming(
         by_tenant.setdefault(record.tenant, []).append((item, record))
     transaction = db.rollback_only() if dry_run else db.write()
     done = len(incoming)
-    touched: dict[str, set[str]] = {}
+    owed: list[Owed | None] = []
     with transaction as conn:
         for name in sorted(by_tenant):
             rows = import_tenant(conn, name, by_tenant[name], validation, result, now, actor)
-            if cache is not None and not dry_run:
-                touched[name] = touched_customers(conn, name, by_tenant[name], rows)
+            if not dry_run:  # `rows` leaves out streamed first versions: judge by the batch
+                customers = touched_customers(conn, name, by_tenant[name], rows)
+                owed.append(outbox.record(conn, name, customers=customers, now=now))
             done += len(by_tenant[name])
             if progress is not None:
                 progress(done, steps)
     # Committed: now (never before) the cached copies of these customers may go.
-    for name, customers in touched.items():
-        assert cache is not None
-        cache.invalidate_customers(name, customers)
+    if cache is not None:
+        for recorded in owed:
+            cache.deliver(recorded)
     if progress is not None:
         progress(steps, steps)
     result.errors.sort(key=lambda issue: (issue.file, issue.line))
@@ -734,17 +736,15 @@ def touched_customers(
     return customers
 
 
-def _invalidate_and_refill(
-    db: Database, cache: RedisCache, tenant: str, customers: set[str]
-) -> None:
+def _invalidate_and_refill(db: Database, cache: RedisCache, tenant: str, owed: Owed) -> None:
     """After a single write: drop the customers' cached copies, and cache again the profiles
     that were cached (someone is reading them). The refill reads after the commit and is
     stored against the generations the invalidation set, so a later write still wins; it is
     an optimisation, and a failure in it never fails the write that already committed."""
-    snapshot = cache.invalidate_customers(tenant, customers)
+    snapshot = cache.deliver(owed)
     if snapshot is None:
         return
-    for customer in sorted(customers):
+    for customer in sorted(owed.customers):
         if cache.keys.profile(tenant, customer).key in snapshot.dropped:
             with contextlib.suppress(BackendError):
                 refill_current(db, cache, tenant, customer, snapshot)
@@ -781,9 +781,12 @@ def save_record(
         )
         if result.errors:
             raise FindingsError(result.errors[0].message)
-        touched = touched_customers(conn, tenant, [(incoming, record)], rows) if cache else set()
-    if cache is not None and rows:
-        _invalidate_and_refill(db, cache, tenant, touched)
+        owed = None
+        if rows:
+            touched = touched_customers(conn, tenant, [(incoming, record)], rows)
+            owed = outbox.record(conn, tenant, customers=touched)
+    if cache is not None and owed is not None:
+        _invalidate_and_refill(db, cache, tenant, owed)
     if not rows:
         # The same id with the same content (an agent retrying a save): it is stored already.
         with db.read() as conn:

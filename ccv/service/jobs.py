@@ -15,11 +15,12 @@ from ccv.domain.enums import ItemKind, Status
 from ccv.domain.models import SweepItem, SweepResult, TenantSweep
 from ccv.domain.timeutil import utcnow
 from ccv.errors import UsageError
-from ccv.store import sweeps
+from ccv.store import outbox, sweeps
 from ccv.store.database import Database
 
 if TYPE_CHECKING:
     from ccv.store.cache import RedisCache
+    from ccv.store.outbox import Owed
 
 
 def _item(kind: ItemKind, row: Any) -> SweepItem:
@@ -72,11 +73,15 @@ class _Listing:
         )
 
 
-def _invalidate(cache: RedisCache | None, tenant: str, rows: Sequence[Any]) -> None:
-    """After a batch's commit: the swept customers' cached reads go (rows as `_item` reads them:
-    the customer is the second column)."""
-    if cache is not None and rows:
-        cache.invalidate_customers(tenant, {row[1] for row in rows})
+def _record(conn: Any, tenant: str, rows: Sequence[Any]) -> Owed | None:
+    """Inside a batch's transaction: the swept customers' cached reads are owed an invalidation
+    (rows as `_item` reads them: the customer is the second column)."""
+    return outbox.record(conn, tenant, customers={row[1] for row in rows}) if rows else None
+
+
+def _deliver(cache: RedisCache | None, owed: Owed | None) -> None:
+    if cache is not None:
+        cache.deliver(owed)
 
 
 def resolve_tenants(db: Database, tenants: Sequence[str] | None, all_tenants: bool) -> list[str]:
@@ -122,7 +127,8 @@ def expire(
                 with db.write() as conn:
                     sweeps.lock_job(conn, "expire", tenant)
                     rows = sweeps.expire_batch(conn, kind, tenant, now, batch_size, actor)
-                _invalidate(cache, tenant, rows)
+                    owed = _record(conn, tenant, rows)
+                _deliver(cache, owed)
                 listing.add(kind, rows, len(rows))
                 if len(rows) < batch_size:
                     break
@@ -161,7 +167,8 @@ def orphans(
                     sweeps.lock_job(conn, "orphans", tenant)
                     rows = sweeps.orphan_candidates(conn, kind, tenant, limit=batch_size)
                     sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor)
-                _invalidate(cache, tenant, rows)
+                    owed = _record(conn, tenant, rows)
+                _deliver(cache, owed)
                 listing.add(kind, rows, len(rows))
                 if len(rows) < batch_size:
                     break

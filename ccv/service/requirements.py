@@ -304,6 +304,7 @@ def apply_requirements(
     """
     # Imported here: `validate_requirements` must stay free of SQLAlchemy.
     from ccv.domain.timeutil import utcnow
+    from ccv.store import outbox
     from ccv.store import requirements as store
     from ccv.store.definitions import load_definitions
 
@@ -363,8 +364,9 @@ def apply_requirements(
             outcome.updated += counts.updated
             outcome.unchanged += counts.unchanged
             outcome.removed += counts.removed
+        owed = [outbox.record(conn, t, requirements=True, now=now) for t in sorted(changed)]
     # Committed: the tenants' cached scenarios go stale (one INCR each).
-    for tenant in sorted(changed):
-        if cache is not None:
-            cache.invalidate_requirements(tenant)
+    if cache is not None:
+        for recorded in owed:
+            cache.deliver(recorded)
     return outcome

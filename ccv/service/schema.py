@@ -11,6 +11,7 @@ from ccv.domain.schema_file import parse_schema
 from ccv.domain.timeutil import utcnow
 from ccv.domain.yamldoc import YamlError, parse_yaml
 from ccv.errors import InvalidFilesError, UsageError
+from ccv.store import outbox
 from ccv.store.database import Database
 from ccv.store.definitions import load_definitions, replace_agent
 
@@ -117,16 +118,18 @@ def apply_schema(
                 disabled += removed
                 if c or u or removed:
                     changed.add(tenant)
+        # PII flags and validators feed every cached read of these tenants.
+        owed = [outbox.record(conn, tenant, epoch=True, now=now) for tenant in sorted(changed)]
         stored = [
             d
             for tenant in sorted({t for t, _ in by_agent})
             for d in load_definitions(conn, tenant)
             if (d.tenant, d.agent) in by_agent
         ]
-    # Committed. PII flags and validators feed every cached read of these tenants.
-    for tenant in sorted(changed):
-        if cache is not None:
-            cache.invalidate_tenant(tenant)
+    # Committed: now the tenants' cached entries go.
+    if cache is not None:
+        for recorded in owed:
+            cache.deliver(recorded)
     return SchemaApplyResult(
         files=len(paths),
         created=created,

@@ -14,17 +14,22 @@ Correctness rests on generations (README "Read cache"):
   are still current;
 - a fill is a Lua compare-and-set against those values, so a read that raced a write cannot
   store what it read before the write (the write's invalidation moved a generation);
-- an invalidation (after the commit) increments the generations and deletes the entries; one
-  that cannot reach Redis is kept in the process and replayed before this process uses Redis
-  again, and a restarted Redis (new run id) serves nothing written before the restart.
+- an invalidation is recorded in the database outbox inside the write's transaction
+  (`ccv.store.outbox`); after the commit the writer delivers it (increments the generations,
+  deletes the entries) and clears its outbox rows. What a writer could not deliver (Redis
+  down, none configured, the process died) stays in the outbox, and every reader delivers what
+  its tenant is owed before it serves from Redis: a new process at once, a long-lived one at
+  least every `retry_seconds`. A restarted Redis (new run id) serves nothing written before the
+  restart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -37,16 +42,14 @@ if TYPE_CHECKING:
     from redis import Redis
 
     from ccv.config import Settings
+    from ccv.store.outbox import Outbox, Owed
 
 log = logging.getLogger("ccv.cache")
 
-FORMAT = b"\x01"  # first byte of every entry: the layout version
+FORMAT = b"\x02"  # first byte of every entry: the layout version (2: gap rows carry collected_at)
 STATS_FIELDS = ("hits", "misses", "errors")
 # A customer's generation outlives any entry that depends on it (see _GEN_TTL_MS below).
 MIN_GEN_TTL_SECONDS = 3600
-# Past this many customers of one tenant waiting for a replay, the tenant's epoch is bumped
-# instead (one key instead of an unbounded set held in memory).
-MAX_DIRTY_CUSTOMERS = 10_000
 INVALIDATE_CHUNK = 500  # customers per invalidation script call
 STATS_FLUSH_SECONDS = 1.0
 
@@ -190,16 +193,6 @@ class Snapshot:
         return self.gens.get(key, "")
 
 
-@dataclass
-class _Dirty:
-    """Invalidations of one tenant that could not reach Redis yet."""
-
-    customers: set[str] = field(default_factory=set)
-    epoch: bool = False
-    requirements: bool = False
-    version: int = 0  # moves with every addition: a replay removes only what it delivered
-
-
 @dataclass(frozen=True)
 class CacheCounts:
     hits: int
@@ -218,8 +211,10 @@ class RedisCache:
         ttl_seconds: int = 1800,
         timeout_seconds: float = 0.05,
         retry_seconds: float = 1.0,
+        outbox: Outbox | None = None,
     ) -> None:
         self.url = url
+        self.outbox = outbox
         self.keys = Keys(prefix)
         self.ttl_ms = max(1, int(ttl_seconds * 1000))
         self.gen_ttl_ms = max(2 * self.ttl_ms, MIN_GEN_TTL_SECONDS * 1000)
@@ -229,10 +224,12 @@ class RedisCache:
         self._fill: Any = None
         self._invalidate: Any = None
         self._lock = threading.Lock()
-        self._replaying = threading.Lock()
         self._incarnation: str | None = None
         self._down_until = 0.0
-        self._dirty: dict[str, _Dirty] = {}
+        # Per tenant: when this process last found its outbox rows delivered (monotonic).
+        self._settled: dict[str, float] = {}
+        # Tenants whose invalidations this process recorded but could not deliver.
+        self._owing: set[str] = set()
         self._pending = dict.fromkeys(STATS_FIELDS, 0)
         self._flushed_at = time.monotonic()
 
@@ -298,18 +295,9 @@ class RedisCache:
         _warn_once(self.safe_url, exc)
 
     def _usable(self) -> bool:
-        """Redis may be used now: not within the back-off after an error, and every invalidation
-        this process owes it has been delivered (else its entries could be stale)."""
+        """Redis may be used now: not within the back-off after an error, and connected."""
         if time.monotonic() < self._down_until:
             return False
-        if self._dirty:
-            try:
-                # False: another thread is delivering them right now; still owed: added meanwhile
-                if not self._replay(wait=False) or self._dirty:
-                    return False
-            except self._errors() as exc:
-                self._broken(exc)
-                return False
         if self._incarnation is None:
             try:
                 self.client().ping()
@@ -364,7 +352,7 @@ class RedisCache:
     ) -> Snapshot | None:
         """Look entries up in one round trip; None when Redis cannot be used (read the database,
         fill nothing). Entries that are missing or no longer current are absent from `values`."""
-        if not self._usable():
+        if not self._usable() or not self._settle(tenant):
             self._skipped()
             return None
         gen_keys = list(dict.fromkeys([*extra_gens, *(g for e in entries for g in e.gens)]))
@@ -420,7 +408,7 @@ class RedisCache:
     def fill(self, snapshot: Snapshot, entry: Entry, payload: Any) -> bool:
         """Store what the database returned, only if none of the entry's generations moved
         since `snapshot` was taken (a write in between wins). False when nothing was stored."""
-        if not snapshot.incarnation or self._dirty or time.monotonic() < self._down_until:
+        if not snapshot.incarnation or time.monotonic() < self._down_until:
             return False
         try:
             value = self.encode(snapshot, entry, payload)
@@ -438,22 +426,67 @@ class RedisCache:
 
     # --- invalidation -------------------------------------------------------------------------
 
-    def invalidate_customers(self, tenant: str, customers: Iterable[str]) -> Snapshot | None:
-        """After a commit: the customers' entries go and their generations move. Returns a
-        snapshot of the new generations (to refill from), or None if Redis was not reached, in
-        which case the invalidation is replayed before this process uses Redis again."""
-        wanted = sorted(set(customers))
-        if not wanted:
+    def _settle(self, tenant: str) -> bool:
+        """Before serving `tenant` from Redis: deliver what committed writes still owe it (the
+        outbox). Checked at once by a new process, then at most every `retry_seconds`. False
+        when what is owed could not be delivered: nothing of the tenant may be served."""
+        if self.outbox is None:
+            return True
+        started = time.monotonic()
+        last = self._settled.get(tenant)
+        if last is not None and started - last < self.retry_seconds:
+            return True
+        try:
+            owed = self.outbox.owed(tenant)
+        except BackendError:
+            return False  # the read goes to the database, which reports the failure
+        if owed and not self._send(owed):
+            return False
+        self._settled[tenant] = started
+        self._owing.discard(tenant)
+        return True
+
+    def deliver(self, owed: Owed | None) -> Snapshot | None:
+        """After a commit: deliver what the write recorded in the outbox, then clear its rows.
+        Returns a snapshot of the customers' new generations (to refill from), or None (nothing
+        to refill, or Redis not reached: the rows stay owed, and a reader delivers them)."""
+        if owed is None or not owed:
             return None
-        if self._usable():
-            try:
-                return self._invalidate_now(tenant, wanted)
-            except self._errors() as exc:
-                self._broken(exc)
-        else:
+        if not self._usable():
             self._skipped()
-        self._remember(tenant, customers=wanted)
-        return None
+            self._owe(owed.tenant)
+            return None
+        snapshot = Snapshot("", {})
+        if not self._send(owed, snapshot):
+            self._owe(owed.tenant)
+            return None
+        return snapshot
+
+    def _owe(self, tenant: str) -> None:
+        self._owing.add(tenant)
+        self._settled.pop(tenant, None)  # this process's next read of the tenant checks first
+
+    def _send(self, owed: Owed, snapshot: Snapshot | None = None) -> bool:
+        """Deliver `owed` to Redis, then delete its outbox rows; False if Redis failed."""
+        try:
+            client = self.client()
+            if owed.epoch:
+                client.incr(self.keys.epoch(owed.tenant))
+            if owed.requirements:
+                client.incr(self.keys.requirements_gen(owed.tenant))
+            if owed.customers:
+                sent = self._invalidate_now(owed.tenant, sorted(owed.customers))
+                if snapshot is not None:
+                    snapshot.incarnation, snapshot.gens = sent.incarnation, sent.gens
+                    snapshot.dropped = sent.dropped
+        except self._errors() as exc:
+            self._broken(exc)
+            return False
+        if self.outbox is not None:
+            # Delivered: a failure to delete only means a reader delivers it once more.
+            with contextlib.suppress(BackendError):
+                self.outbox.clear(owed.tenant, owed.tokens)
+        return True
 
     def _invalidate_now(self, tenant: str, customers: Sequence[str]) -> Snapshot:
         client = self.client()
@@ -479,80 +512,17 @@ class RedisCache:
             snapshot.incarnation = ""  # reconnected meanwhile: nothing may be filled from it
         return snapshot
 
-    def invalidate_tenant(self, tenant: str) -> None:
-        """After a schema apply (PII flags and validators change) or a tenant flush: every entry
-        of the tenant goes stale at once (one INCR)."""
-        self._bump(tenant, self.keys.epoch(tenant), epoch=True)
-
-    def invalidate_requirements(self, tenant: str) -> None:
-        """After a requirements apply: the tenant's cached scenarios go stale."""
-        self._bump(tenant, self.keys.requirements_gen(tenant), requirements=True)
-
-    def _bump(
-        self, tenant: str, key: str, *, epoch: bool = False, requirements: bool = False
-    ) -> None:
-        if self._usable():
-            try:
-                self.client().incr(key)
-                return
-            except self._errors() as exc:
-                self._broken(exc)
-        else:
-            self._skipped()
-        self._remember(tenant, epoch=epoch, requirements=requirements)
-
-    def _remember(
-        self,
-        tenant: str,
-        *,
-        customers: Sequence[str] = (),
-        epoch: bool = False,
-        requirements: bool = False,
-    ) -> None:
-        with self._lock:
-            dirty = self._dirty.setdefault(tenant, _Dirty())
-            dirty.version += 1
-            dirty.epoch |= epoch
-            dirty.requirements |= requirements
-            if not dirty.epoch:
-                dirty.customers.update(customers)
-                if len(dirty.customers) > MAX_DIRTY_CUSTOMERS:
-                    dirty.epoch = True
-            if dirty.epoch:
-                dirty.customers.clear()
-
-    def _replay(self, wait: bool = True) -> bool:
-        """Deliver the invalidations owed to Redis; raises on failure. One thread at a time:
-        without `wait`, returns False at once when another thread is at it. What is owed stays
-        recorded (so nobody reads Redis) until it has been delivered; anything a tenant owes
-        that was added meanwhile stays owed and is delivered by the next replay."""
-        if not self._replaying.acquire(blocking=wait):
-            return False
-        try:
-            with self._lock:
-                work = [
-                    (tenant, d.version, sorted(d.customers), d.epoch, d.requirements)
-                    for tenant, d in self._dirty.items()
-                ]
-            client = self.client()
-            for tenant, version, customers, epoch, requirements in work:
-                if epoch:
-                    client.incr(self.keys.epoch(tenant))
-                if requirements:
-                    client.incr(self.keys.requirements_gen(tenant))
-                if customers:
-                    self._invalidate_now(tenant, customers)
-                with self._lock:
-                    current = self._dirty.get(tenant)
-                    if current is not None and current.version == version:
-                        del self._dirty[tenant]
-            return True
-        finally:
-            self._replaying.release()
+    def _settle_owing(self) -> None:
+        """Deliver what this process's own writes left owed (administration and close)."""
+        for tenant in sorted(self._owing):
+            self._settled.pop(tenant, None)
+            if self._settle(tenant):
+                self._owing.discard(tenant)
 
     @property
     def owes_invalidations(self) -> bool:
-        return bool(self._dirty)
+        """Whether writes of this process left invalidations in the outbox undelivered."""
+        return bool(self._owing)
 
     # --- administration (strict: errors are BackendError) ----------------------------------
 
@@ -563,8 +533,7 @@ class RedisCache:
     def counts(self) -> CacheCounts:
         """Hits, misses and errors of every process sharing this Redis and prefix."""
         try:
-            if self._dirty:
-                self._replay()
+            self._settle_owing()
             self._flush_counts(force=True)
             found = self.client().hgetall(self.keys.stats())
         except self._errors() as exc:
@@ -576,12 +545,17 @@ class RedisCache:
         """Drop cached entries: one tenant's (one INCR of its epoch; returns None) or all of them
         (returns how many keys were deleted). Counters and generations stay."""
         try:
-            if self._dirty:
-                self._replay()
             self._flush_counts(force=True)
             client = self.client()
             if tenant is not None:
+                # The epoch covers everything committed before it: what the outbox holds for
+                # the tenant now is delivered by this INCR, and cleared after it.
+                owed = self.outbox.owed(tenant) if self.outbox is not None else None
                 client.incr(self.keys.epoch(tenant))
+                if owed is not None and self.outbox is not None:
+                    with contextlib.suppress(BackendError):
+                        self.outbox.clear(tenant, owed.tokens)
+                self._owing.discard(tenant)
                 return None
             deleted = 0
             batch: list[bytes] = []
@@ -602,18 +576,15 @@ class RedisCache:
         if self._client is None:
             return
         try:
-            if self._dirty:
-                self._replay()
+            self._settle_owing()
             self._flush_counts(force=True)
         except self._errors():
             pass
-        if self._dirty:
-            tenants = ", ".join(sorted(self._dirty))
-            log.error(
-                "cache invalidations for tenant(s) %s never reached Redis at %s: entries cached "
-                "before those writes may be served until they expire; once Redis is reachable, "
-                "run `ccv cache flush --tenant T` for each of them",
-                tenants,
+        if self._owing:
+            log.info(
+                "cache invalidations for tenant(s) %s could not reach Redis at %s; they are kept "
+                "in the database, and the next process that reads through Redis delivers them",
+                ", ".join(sorted(self._owing)),
                 self.safe_url,
             )
         self._client.close()
@@ -627,8 +598,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def build_cache(settings: Settings) -> RedisCache | None:
-    """The cache the settings ask for (None without `redis_url`); connects on first use."""
+def build_cache(settings: Settings, outbox: Outbox | None = None) -> RedisCache | None:
+    """The cache the settings ask for (None without `redis_url`); connects on first use.
+    `outbox`: the database's invalidation outbox, delivered before entries are served."""
     if not settings.redis_url:
         return None
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
@@ -641,4 +613,5 @@ def build_cache(settings: Settings) -> RedisCache | None:
         ttl_seconds=settings.cache_ttl_seconds,
         timeout_seconds=settings.redis_timeout_seconds,
         retry_seconds=settings.redis_retry_seconds,
+        outbox=outbox,
     )

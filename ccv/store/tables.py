@@ -193,3 +193,21 @@ audit_events = Table(
     Column("at", UTCDateTime(), nullable=False),
     Column("details", JsonType),
 )
+
+# The transactional outbox of cache invalidations (README "Read cache"): a write records here,
+# in its own transaction, whose cached reads it changes; after the commit the writer delivers
+# them to Redis and deletes its rows, and a reader delivers whatever is still owed before it
+# serves from Redis. Merged: one row per (tenant, scope, customer), whichever write came last.
+cache_outbox = Table(
+    "cache_outbox",
+    metadata,
+    Column("tenant", String(128), primary_key=True),
+    # 'c' one customer's entries; 'e' every entry of the tenant; 'q' its scenarios.
+    Column("scope", String(1), primary_key=True),
+    # The customer for scope 'c', '' for the tenant-wide scopes (a primary key holds no NULL).
+    Column("customer", String(128), primary_key=True),
+    # The write that recorded the row last: a delivery deletes only the rows whose token it
+    # saw, so an invalidation recorded again meanwhile stays owed.
+    Column("token", String(32), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+)

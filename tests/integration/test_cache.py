@@ -513,7 +513,9 @@ def test_fill_from_a_snapshot_taken_before_an_invalidation_is_refused(cached: Va
     entry = cache.keys.profile(TENANT, "c-9")
     before = cache.read(TENANT, [entry])
     assert before is not None
-    cache.invalidate_customers(TENANT, ["c-9"])
+    from ccv.store.outbox import Owed
+
+    cache.deliver(Owed(TENANT, {"c-9"}))
     assert not cache.fill(before, entry, {"fields": [], "assets": [], "analysis": {}})
     after = cache.read(TENANT, [entry])
     assert after is not None

@@ -17,6 +17,7 @@ from ccv.store.tables import fields
 from ccv.vault import Vault
 
 TABLES = (
+    "cache_outbox",
     "audit_events",
     "scenario_requirements",
     "scenarios",

@@ -133,14 +133,14 @@ def test_postgresql_schema_behind_the_code_stops_with_upgrade_advice(
     finally:
         engine.dispose()
     # The code of the next release: its head is one revision further.
-    monkeypatch.setattr(migrate, "HEAD_REVISION", "0002")
+    monkeypatch.setattr(migrate, "HEAD_REVISION", "0003")
     with (
         Vault(Settings(database_url=fresh_pg_url)) as vault,
         pytest.raises(SchemaOutdatedError) as caught,
     ):
         vault.get_profile("acme", "c-1")
     assert caught.value.exit_code == 5
-    assert f"at revision {HEAD_REVISION}, this ccv needs 0002" in str(caught.value)
+    assert f"at revision {HEAD_REVISION}, this ccv needs 0003" in str(caught.value)
     assert "run `ccv db upgrade`" in str(caught.value)
 
 

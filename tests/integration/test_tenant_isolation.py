@@ -23,6 +23,7 @@ from ccv.errors import NotFoundError
 from ccv.vault import Vault
 
 TABLES = (
+    "cache_outbox",
     "audit_events",
     "scenario_requirements",
     "scenarios",
