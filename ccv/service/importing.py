@@ -371,6 +371,7 @@ def import_tenant(
     actor: str,
     fresh_ids: bool = False,
     streaming: bool = True,
+    owed: Owed | None = None,
 ) -> list[dict[str, Any]]:
     """Apply every rule to one tenant's records and store the survivors.
 
@@ -378,6 +379,8 @@ def import_tenant(
     `_stream_first_versions`) are not returned, as they carry no lineage to follow.
     `fresh_ids` says the ids were just generated, so no stored item can carry them;
     `streaming=False` keeps a large batch off the streaming path (every row is returned).
+    `owed`: planned cache invalidations that the one-version path records on the way (see
+    `store_items`); the caller records them otherwise (`owed_recorded` says which).
     """
     # Lock the customers' profile rows first: the same round trip brings the schema fingerprint
     # and says which profiles are new.
@@ -414,9 +417,11 @@ def import_tenant(
         )
         for c in accepted.values()
     ]
-    outcome = store_items(conn, tenant, new, now, actor, locked=True)
+    outcome = store_items(conn, tenant, new, now, actor, locked=True, owed=owed)
     result.inserted += outcome.inserted
     result.superseded += outcome.superseded
+    if owed is not None and not outcome.owed_recorded and outcome.rows:
+        outbox.write(conn, owed, now)
     return outcome.rows
 
 
@@ -767,6 +772,8 @@ def save_record(
     except RecordError as exc:
         raise FindingsError(str(exc)) from None
     result = ImportResult(records=1)
+    now = utcnow()
+    planned = outbox.plan(tenant, customers=[record.customer])
     with db.write() as conn:
         rows = import_tenant(
             conn,
@@ -774,17 +781,18 @@ def save_record(
             [(incoming, record)],
             validation,
             result,
-            utcnow(),
+            now,
             actor,
             fresh_ids=fresh_id,
             streaming=False,
+            owed=planned,
         )
         if result.errors:
             raise FindingsError(result.errors[0].message)
         owed = None
-        if rows:
+        if rows:  # the customer's row is recorded; add the asset owners whose reads change
             touched = touched_customers(conn, tenant, [(incoming, record)], rows)
-            owed = outbox.record(conn, tenant, customers=touched)
+            owed = outbox.extend(conn, planned, tenant, touched, now)
     if cache is not None and owed is not None:
         _invalidate_and_refill(db, cache, tenant, owed)
     if not rows:

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -17,6 +17,9 @@ from ccv.domain.enums import ItemKind, Status
 from ccv.domain.lifecycle import Version, plan_supersession
 from ccv.domain.timeutil import utcnow
 from ccv.store import items as store
+
+if TYPE_CHECKING:
+    from ccv.store.outbox import Owed
 
 
 @dataclass
@@ -36,6 +39,7 @@ class StoreOutcome:
     superseded: int = 0
     statuses: dict[str, Status] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    owed_recorded: bool = False  # the planned cache invalidations are in the outbox already
 
 
 def audit_row(
@@ -101,10 +105,13 @@ def store_items(
     actor: str,
     *,
     locked: bool = False,
+    owed: Owed | None = None,
 ) -> StoreOutcome:
     """Insert new versions, superseding older ones per (customer, name) by `collected_at`.
 
     `locked` says the caller already holds the customers' profile locks in this transaction.
+    `owed`: the write's planned cache invalidations; on PostgreSQL's one-version path they are
+    recorded in the same round trip (`outcome.owed_recorded`), else the caller records them.
     """
     outcome = StoreOutcome()
     if not new:
@@ -119,7 +126,10 @@ def store_items(
             # One new version (the library's save_field): the database decides supersession
             # under the profile lock, with the same rule as plan_supersession, in one round trip.
             item = batch[0]
-            status, displaced_count = store.insert_one(conn, kind, tenant, item.row, now, actor)
+            status, displaced_count = store.insert_one(
+                conn, kind, tenant, item.row, now, actor, owed
+            )
+            outcome.owed_recorded = owed is not None
             outcome.statuses[item.id] = status
             outcome.superseded += displaced_count + (status is Status.SUPERSEDED)
             outcome.inserted += 1

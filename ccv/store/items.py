@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import (
@@ -29,7 +29,7 @@ from sqlalchemy.dialects import sqlite
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.lifecycle import Version
-from ccv.store import copytext
+from ccv.store import copytext, outbox
 from ccv.store.tables import (
     UTCDateTime,
     assets,
@@ -38,6 +38,9 @@ from ccv.store.tables import (
     fields,
     profiles,
 )
+
+if TYPE_CHECKING:
+    from ccv.store.outbox import Owed
 
 CHUNK = 500
 TABLES: dict[ItemKind, Table] = {ItemKind.FIELD: fields, ItemKind.ASSET: assets}
@@ -487,10 +490,12 @@ def insert_one(
     row: dict[str, Any],
     now: datetime,
     actor: str,
+    owed: Owed | None = None,
 ) -> tuple[Status, int]:
     """PostgreSQL: store one new version, deciding supersession in SQL (the caller holds the
     customer's profile lock). Returns its status and how many stored versions it displaced;
-    `row` gets the status columns filled in."""
+    `row` gets the status columns filled in. `owed`: the write's cache invalidations, recorded
+    in the outbox in the same round trip."""
     import psycopg
     from psycopg.types.json import Jsonb
 
@@ -522,10 +527,12 @@ def insert_one(
     driver = conn.connection.driver_connection
     assert driver is not None
     try:
-        with driver.cursor() as displace, driver.cursor() as cursor:
+        with driver.cursor() as displace, driver.cursor() as cursor, driver.cursor() as note:
             with driver.pipeline():
                 displace.execute(_PG_ONE_DISPLACE.format(table=table.name), params)
                 cursor.execute(insert, params)
+                if owed is not None:
+                    note.execute(outbox.PG_RECORD_PSYCOPG, outbox.pg_params(owed, now))
             displaced = displace.fetchone()
             stored = cursor.fetchone()
     except psycopg.Error as exc:

@@ -49,16 +49,90 @@ class Owed:
         return bool(self.customers or self.epoch or self.requirements)
 
 
-_PG_RECORD = text(
-    """
+_RECORD_SQL = """
     INSERT INTO cache_outbox (tenant, scope, customer, token, recorded_at)
     SELECT :tenant, scope, customer, :token, :now
     FROM unnest(CAST(:scopes AS VARCHAR[]), CAST(:customers AS VARCHAR[])) AS u(scope, customer)
     ORDER BY scope, customer
     ON CONFLICT (tenant, scope, customer)
     DO UPDATE SET token = EXCLUDED.token, recorded_at = EXCLUDED.recorded_at
-    """
+"""
+_PG_RECORD = text(_RECORD_SQL)
+# The same for psycopg itself: `ccv.store.items.insert_one` sends it in its pipeline, after the
+# new version's statements (the outbox row is always a write's last lock: no deadlocks).
+PG_RECORD_PSYCOPG = (
+    _RECORD_SQL.replace(":tenant", "%(tenant)s")
+    .replace(":token", "%(token)s")
+    .replace(":now", "%(now)s")
+    .replace(":scopes", "%(scopes)s")
+    .replace(":customers", "%(customers)s")
 )
+
+
+def plan(
+    tenant: str,
+    *,
+    customers: Iterable[str] = (),
+    epoch: bool = False,
+    requirements: bool = False,
+) -> Owed | None:
+    """What a write will record (no I/O): None when it invalidates nothing. More customers than
+    MAX_CUSTOMER_ROWS become the tenant's epoch."""
+    wanted = set(customers)
+    if len(wanted) > MAX_CUSTOMER_ROWS:
+        epoch = True
+    owed = Owed(tenant, set() if epoch else wanted, epoch, requirements, {uuid.uuid4().hex})
+    return owed if owed else None
+
+
+def token_of(owed: Owed) -> str:
+    """The token of a planned write (one per write)."""
+    (token,) = owed.tokens
+    return token
+
+
+def pg_params(owed: Owed, now: datetime) -> dict[str, object]:
+    """The parameters of the PostgreSQL upsert (`_PG_RECORD`, `PG_RECORD_PSYCOPG`)."""
+    keys = _keys(owed)
+    return {
+        "tenant": owed.tenant,
+        "token": token_of(owed),
+        "now": now,
+        "scopes": [scope for scope, _ in keys],
+        "customers": [customer for _, customer in keys],
+    }
+
+
+def _keys(owed: Owed) -> list[tuple[str, str]]:
+    keys = [(CUSTOMER, customer) for customer in sorted(owed.customers)]
+    on = ((EPOCH, owed.epoch), (REQUIREMENTS, owed.requirements))
+    return keys + [(scope, "") for scope, wanted in on if wanted]
+
+
+def write(conn: Connection, owed: Owed | None, now: datetime | None = None) -> Owed | None:
+    """Record a planned write's rows inside the caller's transaction; returns `owed`."""
+    if owed is None:
+        return None
+    now = now or utcnow()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_RECORD, pg_params(owed, now))
+        return owed
+    keys, token = _keys(owed), token_of(owed)
+    for start in range(0, len(keys), _CHUNK):
+        rows = [
+            {"tenant": owed.tenant, "scope": s, "customer": c, "token": token, "recorded_at": now}
+            for s, c in keys[start : start + _CHUNK]
+        ]
+        statement = sqlite.insert(cache_outbox).values(rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=[cache_outbox.c.tenant, cache_outbox.c.scope, cache_outbox.c.customer],
+            set_={
+                "token": statement.excluded.token,
+                "recorded_at": statement.excluded.recorded_at,
+            },
+        )
+        conn.execute(statement)
+    return owed
 
 
 def record(
@@ -72,44 +146,29 @@ def record(
 ) -> Owed | None:
     """Record, inside the caller's write transaction, the invalidations its changes need.
     Returns what was recorded (to deliver after the commit), None when nothing was."""
-    wanted = set(customers)
-    if len(wanted) > MAX_CUSTOMER_ROWS:
-        epoch = True
-    if epoch:
-        wanted = set()
-    owed = Owed(tenant, wanted, epoch, requirements, {uuid.uuid4().hex})
-    if not owed:
-        return None
-    keys = [(CUSTOMER, customer) for customer in sorted(wanted)]
-    keys += [(scope, "") for scope, on in ((EPOCH, epoch), (REQUIREMENTS, requirements)) if on]
-    token = next(iter(owed.tokens))
-    now = now or utcnow()
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            _PG_RECORD,
-            {
-                "tenant": tenant,
-                "token": token,
-                "now": now,
-                "scopes": [scope for scope, _ in keys],
-                "customers": [customer for _, customer in keys],
-            },
-        )
+    owed = plan(tenant, customers=customers, epoch=epoch, requirements=requirements)
+    return write(conn, owed, now)
+
+
+def extend(
+    conn: Connection, owed: Owed | None, tenant: str, customers: Iterable[str], now: datetime
+) -> Owed | None:
+    """Add customers to what a write already recorded (same token), e.g. the owners of assets
+    its new fields derive from, known only after its records were checked."""
+    if owed is None:
+        return record(conn, tenant, customers=customers, now=now)
+    if owed.epoch:
+        return owed  # the tenant's epoch covers every customer
+    extra = set(customers) - owed.customers
+    if not extra:
         return owed
-    for start in range(0, len(keys), _CHUNK):
-        rows = [
-            {"tenant": tenant, "scope": s, "customer": c, "token": token, "recorded_at": now}
-            for s, c in keys[start : start + _CHUNK]
-        ]
-        statement = sqlite.insert(cache_outbox).values(rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=[cache_outbox.c.tenant, cache_outbox.c.scope, cache_outbox.c.customer],
-            set_={
-                "token": statement.excluded.token,
-                "recorded_at": statement.excluded.recorded_at,
-            },
-        )
-        conn.execute(statement)
+    if len(owed.customers) + len(extra) > MAX_CUSTOMER_ROWS:
+        more = Owed(tenant, set(), True, False, owed.tokens)
+        owed.epoch, owed.customers = True, set()
+    else:
+        more = Owed(tenant, extra, False, False, owed.tokens)
+        owed.customers |= extra
+    write(conn, more, now)
     return owed
 
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -312,3 +313,19 @@ def test_many_owed_customers_are_delivered_as_one_tenant_epoch(
     assert nickname(setup) == "direct"
     assert owed_rows(database_url) == []
     assert nickname(setup, "c-7") == "n7"
+
+
+def test_save_field_without_redis_records_its_customer_in_the_same_transaction(
+    database_url: str,
+    server: RedisServer,  # noqa: F811
+    setup: Vault,
+) -> None:
+    with Vault(Settings(database_url=database_url)) as agent:  # an agent runtime, no Redis
+        agent.save_field(TENANT, "c-1", "nickname", "from-agent")
+        at = datetime(2026, 3, 3, tzinfo=UTC)
+        again = {"item_id": NEW_ID, "collected_at": at}
+        agent.save_field(TENANT, "c-1", "nickname", "from-agent", **again)
+        agent.save_field(TENANT, "c-1", "nickname", "from-agent", **again)  # a retry
+    assert owed_rows(database_url) == [(TENANT, "c", "c-1")]  # merged: one row
+    assert nickname(setup) == "from-agent"
+    assert owed_rows(database_url) == []
