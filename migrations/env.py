@@ -28,12 +28,15 @@ def run_migrations_online() -> None:
         return
     from ccv.config import get_settings
     from ccv.store.engine import make_engine
+    from ccv.store.migrate import migration_connection
 
+    # Run by the alembic command itself: take the same migration lock as `ccv db upgrade`.
     engine = make_engine(get_settings().database_url)
-    with engine.connect() as conn:
-        _run(conn)
-        conn.commit()
-    engine.dispose()
+    try:
+        with migration_connection(engine) as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():

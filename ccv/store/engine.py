@@ -14,29 +14,42 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from ccv.errors import BackendError, SchemaOutdatedError
 
+# How long a SQLite statement waits for another process's lock before "database is locked".
+# Generous: a writer waits behind a whole import, not one row. `?timeout=SECONDS` in the URL
+# overrides it.
+SQLITE_BUSY_TIMEOUT = 30.0
+
 
 def make_engine(url: str, *, autocommit: bool = False) -> Engine:
     """An engine tuned for the dialect; SQLite gets WAL and explicit write transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        given = parsed.query.get("timeout")
+        timeout = float(given) if isinstance(given, str) else SQLITE_BUSY_TIMEOUT
+        file_backed = bool(parsed.database) and parsed.database != ":memory:"
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            # The driver installs the busy timeout as it opens the file, before any statement
+            # (the PRAGMAs below included) runs; nothing later resets it. isolation_level=None
+            # leaves BEGIN to the "begin" listener below.
+            connect_args={"check_same_thread": False, "timeout": timeout, "isolation_level": None},
         )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
-            if parsed.database and parsed.database != ":memory:":
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
+            try:
+                if file_backed:
+                    _use_wal(cursor, timeout)
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            finally:
+                cursor.close()
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            # Take the write lock up front: a deferred transaction that later writes can fail
-            # with "database is locked" instead of waiting its turn.
+            # A write transaction takes the write lock up front, waiting its turn under the busy
+            # timeout: a deferred one that later writes fails at once with "database is locked"
+            # (the lock upgrade, or a WAL snapshot gone stale, is not retried by SQLite).
             mode = "IMMEDIATE" if conn.get_execution_options().get("ccv_write") else "DEFERRED"
             conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -61,6 +74,32 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
         set_json_dumps(orjson.dumps, dbapi_conn)
 
     return engine
+
+
+def _use_wal(cursor: Any, timeout: float) -> None:
+    """Put the file in WAL mode (persistent: once per file, a no-op read afterwards).
+
+    Switching needs an exclusive lock, and SQLite reports SQLITE_BUSY at once, without the busy
+    handler, when another connection holds the write lock of a file still in rollback mode (a
+    new file several processes open at once): retry until the busy timeout is spent.
+    """
+    import sqlite3
+    import time
+
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = (exc.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def describe_url(url: str) -> str:
@@ -96,7 +135,14 @@ def translate_errors(url: str) -> Iterator[None]:
 
 def ensure_schema(engine: Engine) -> None:
     """SQLite is created and migrated on first use; PostgreSQL must be at the head revision."""
-    from ccv.store.migrate import HEAD_REVISION, is_known, newer_database_message, upgrade
+    from ccv.store.migrate import (
+        HEAD_REVISION,
+        is_known,
+        locked_revision,
+        migration_connection,
+        newer_database_message,
+        upgrade_on,
+    )
 
     with translate_errors(str(engine.url)), engine.connect() as conn:
         revision = current_revision(conn)
@@ -105,8 +151,14 @@ def ensure_schema(engine: Engine) -> None:
     if revision is not None and not is_known(revision):
         raise SchemaOutdatedError(newer_database_message(revision))
     if engine.dialect.name == "sqlite":
-        with translate_errors(str(engine.url)):
-            upgrade(engine, "head")
+        # Processes that start together on a new file all get here: they take turns on the
+        # migration lock, and each reads the revision again once it holds it.
+        with translate_errors(str(engine.url)), migration_connection(engine) as conn:
+            revision = locked_revision(conn)
+            if revision is not None and not is_known(revision):
+                raise SchemaOutdatedError(newer_database_message(revision))
+            if revision != HEAD_REVISION:
+                upgrade_on(conn, "head")
         return
     if revision is None:
         raise SchemaOutdatedError(

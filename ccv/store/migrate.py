@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, inspect, text
 
 # Kept in code so the hot path can check the schema without loading Alembic's scripts;
 # a test asserts it equals the head of migrations/.
@@ -29,20 +31,62 @@ def _config(engine: Engine, connection: object | None = None) -> object:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection holding the database's migration lock; what is done on it is committed
+    when the block ends.
+
+    Alembic reads the current revision on this connection, after the lock is taken: a process
+    that waited behind another's migration finds the work done instead of redoing it.
+    SQLite: one IMMEDIATE transaction around every step (its DDL is transactional), so the
+    waiting happens under the busy timeout and a failed migration leaves nothing behind.
+    PostgreSQL: a session advisory lock; Alembic commits each migration on its own.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execution_options(ccv_write=True)
+            with conn.begin():
+                yield conn
+            return
+        conn.execute(text("SELECT pg_advisory_lock(hashtextextended('ccv:migrate', 0))"))
+        conn.commit()
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            # Closing the session (not reusing it) is what releases the lock after a failure.
+            conn.invalidate()
+            raise
+        conn.execute(text("SELECT pg_advisory_unlock(hashtextextended('ccv:migrate', 0))"))
+        conn.commit()
+
+
+def locked_revision(conn: Connection) -> str | None:
+    """The revision as read inside `migration_connection`: on a database without the version
+    table yet, without the failed query that would end the transaction holding the lock."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if row is None else str(row[0])
+
+
+def upgrade_on(conn: Connection, revision: str = "head") -> None:
+    """Upgrade on a connection from `migration_connection`."""
     from alembic import command
 
-    with engine.connect() as conn:
-        command.upgrade(_config(engine, conn), revision)  # type: ignore[arg-type]
-        conn.commit()
+    command.upgrade(_config(conn.engine, conn), revision)  # type: ignore[arg-type]
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with migration_connection(engine) as conn:
+        upgrade_on(conn, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
-    with engine.connect() as conn:
+    with migration_connection(engine) as conn:
         command.downgrade(_config(engine, conn), revision)  # type: ignore[arg-type]
-        conn.commit()
 
 
 def script_head() -> str | None:

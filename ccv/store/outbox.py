@@ -172,9 +172,8 @@ def extend(
     return owed
 
 
-_OWED = (
-    select(cache_outbox.c.scope, cache_outbox.c.customer, cache_outbox.c.token)
-    .where(cache_outbox.c.tenant == bindparam("tenant"))
+_OWED = select(cache_outbox.c.scope, cache_outbox.c.customer, cache_outbox.c.token).where(
+    cache_outbox.c.tenant == bindparam("tenant")
 )
 
 _PG_OWED = "SELECT scope, customer, token FROM cache_outbox WHERE tenant = %s"
