@@ -282,8 +282,11 @@ class Vault:
 
         return apply_requirements(self.db, paths, cache=self.cache)
 
-    def gaps(self, tenant: str, customer: str, scenario: str) -> Gaps:
-        """The customer's unmet requirements of a scenario, in collection order, with prompts."""
+    def gaps(
+        self, tenant: str, customer: str, scenario: str, *, now: datetime | None = None
+    ) -> Gaps:
+        """The customer's unmet requirements of a scenario, in collection order, with prompts;
+        expiry and freshness are judged at `now` (default: the current time)."""
         from ccv.service.gaps import find_customer_gaps
 
         try:
@@ -291,7 +294,12 @@ class Vault:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         return find_customer_gaps(
-            self.db, _key(tenant, "tenant"), _key(customer, "customer"), scenario, cache=self.cache
+            self.db,
+            _key(tenant, "tenant"),
+            _key(customer, "customer"),
+            scenario,
+            now=now,
+            cache=self.cache,
         )
 
     # The read cache

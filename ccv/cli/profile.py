@@ -258,6 +258,9 @@ def gaps(
     customer: str = typer.Argument(..., help="Customer id."),
     tenant: str = TENANT,
     scenario: str = typer.Option(..., "--scenario", help="Scenario id."),
+    now: str | None = typer.Option(
+        None, "--now", help="Judge expiry and freshness as if it were TIME."
+    ),
     json_output: bool = JSON,
 ) -> None:
     """List the scenario's unmet requirements for a customer, in collection order, with the
@@ -265,7 +268,8 @@ def gaps(
 
     Example: ccv profile gaps c-1024 --tenant northwind-bank --scenario refund-request
     """
-    result = state(ctx).vault().gaps(tenant, customer, scenario)
+    at = parse_time_option(now, "--now")
+    result = state(ctx).vault().gaps(tenant, customer, scenario, now=at)
     if json_output:
         print_json(result)
         return

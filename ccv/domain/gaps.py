@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel
 from pydantic import Field as ModelField
@@ -19,7 +20,7 @@ from ccv.domain.definitions import FieldRules, compile_rules
 from ccv.domain.enums import Fallback, Level, ValueType
 from ccv.domain.models import FieldDefinition, ScenarioRequirement
 
-Reason = Literal["absent", "expired", "invalid", "unverified", "condition_unknown"]
+Reason = Literal["absent", "expired", "stale", "invalid", "unverified", "condition_unknown"]
 
 
 class MissingField(BaseModel):
@@ -55,6 +56,7 @@ class CompiledRequirement:
     prompt: str | None
     needs_verification: bool
     rules: FieldRules | None  # None: no enabled definition left in the tenant to judge by
+    freshness: timedelta | None  # a value collected longer ago than this is stale
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +69,19 @@ class GapPlan:
     types: Mapping[str, ValueType]
 
 
+class CurrentValue(NamedTuple):
+    value: Any
+    verified: bool
+    collected_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class CustomerValues:
-    """A customer's current values (active, not expired) with their `verified` flag, and the
-    names whose newest value ran out (expired, with no current value since)."""
+    """A customer's current values (active, not expired), and the names whose newest value ran
+    out (expired, with no current value since). A customer with nothing stored has neither."""
 
-    current: Mapping[str, tuple[Any, bool]]
+    current: Mapping[str, CurrentValue]
     expired: Set[str]
-    # The customer has no version of anything at all (SPEC: then every requirement is missing).
-    nothing_stored: bool = False
 
 
 def collection_sequence(requirements: Sequence[ScenarioRequirement]) -> list[int]:
@@ -121,8 +127,9 @@ def compile_plan(
     """Compile a scenario (requirements in file order) against its tenant's definitions.
 
     The prompt is the scenario agent's `collection_prompt`, else another agent's; verification
-    is required when the scenario agent's definition says so (or, when that agent does not
-    define the field, when any definition does); validity follows the tenant-wide rule (any
+    is required, and `freshness_seconds` applies, as the scenario agent's definition says (or,
+    when that agent does not define the field, as the strictest other definition says: any
+    requires verification, the shortest freshness); validity follows the tenant-wide rule (any
     enabled definition accepts the value).
     """
     definitions = list(definitions)
@@ -142,6 +149,11 @@ def compile_plan(
         requirement = requirements[index]
         preferred = _by_preference(requirement.field, agent, by_name)
         own = [d for d in preferred if d.agent == agent]
+        deciding = own or preferred
+        freshness = min(
+            (d.freshness_seconds for d in deciding if d.freshness_seconds is not None),
+            default=None,
+        )
         condition = None
         if requirement.when:
             try:
@@ -156,25 +168,30 @@ def compile_plan(
                 requirement=requirement,
                 condition=condition,
                 prompt=next((d.collection_prompt for d in preferred if d.collection_prompt), None),
-                needs_verification=any(d.required_verification for d in (own or preferred)),
+                needs_verification=any(d.required_verification for d in deciding),
                 rules=rules.get(requirement.field) if preferred else None,
+                freshness=None if freshness is None else timedelta(seconds=freshness),
             )
         )
     return GapPlan(agent=agent, requirements=tuple(compiled), names=tuple(names), types=types)
 
 
-def find_gaps(plan: GapPlan, values: CustomerValues) -> tuple[list[MissingField], list[str]]:
-    """(missing in collection order, satisfied field names) for one customer.
+def find_gaps(
+    plan: GapPlan, values: CustomerValues, now: datetime
+) -> tuple[list[MissingField], list[str]]:
+    """(missing in collection order, satisfied field names) for one customer at `now`.
 
-    A customer with no value at all has every requirement missing as `absent`. Otherwise, per
-    requirement: a `when` that is false leaves it out of both lists; so do `depends_on`
-    fields that are not all present (active, unexpired and valid): it does not apply yet. A
-    field that is present, valid and (where required) verified is satisfied. Otherwise it is
-    missing: `condition_unknown` when the `when` cannot be decided, else `invalid`,
-    `unverified`, `expired` or `absent`.
+    One rule for every customer, whether it has values or none at all. Per requirement: a
+    `when` that is false leaves it out of both lists; so do `depends_on` fields that are not
+    all present (active, unexpired and valid; a stale value is present): it does not apply
+    yet. A field that is present, valid, fresh and (where required) verified is satisfied.
+    Otherwise it is missing: `condition_unknown` when the `when` cannot be decided, else, for
+    a present value, `invalid` before `stale` before `unverified` (collecting it again cures
+    the first two, and verifying a stale value would not make it fresh), and for none
+    `expired` or `absent`.
     """
     current = values.current
-    plain = {name: value for name, (value, _) in current.items()}
+    plain = {name: held.value for name, held in current.items()}
     valid: dict[str, bool] = {}
     rules_of = {c.requirement.field: c.rules for c in plan.requirements}
 
@@ -182,35 +199,32 @@ def find_gaps(plan: GapPlan, values: CustomerValues) -> tuple[list[MissingField]
         known = valid.get(name)
         if known is None:
             rules = rules_of.get(name)
-            known = rules is None or rules.check(current[name][0])[0] is None
+            known = rules is None or rules.check(current[name].value)[0] is None
             valid[name] = known
         return known
 
     missing: list[MissingField] = []
     satisfied: dict[str, None] = {}
-    # SPEC: a customer with nothing stored has every requirement missing, reason `absent`
-    # (conditions and dependencies cannot be judged on no data).
-    blank = values.nothing_stored
     for item in plan.requirements:
         requirement = item.requirement
         truth = True if item.condition is None else evaluate(item.condition, plain, plan.types)
-        if blank:
-            truth = True
-        elif truth is False or not all(
+        if truth is False or not all(
             dep in current and is_valid(dep) for dep in requirement.depends_on
         ):
             continue
         name = requirement.field
+        held = current.get(name)
         reason: Reason | None
-        if name in current:
-            if not is_valid(name):
-                reason = "invalid"
-            elif item.needs_verification and not current[name][1]:
-                reason = "unverified"
-            else:
-                reason = None
-        else:
+        if held is None:
             reason = "expired" if name in values.expired else "absent"
+        elif not is_valid(name):
+            reason = "invalid"
+        elif item.freshness is not None and held.collected_at < now - item.freshness:
+            reason = "stale"
+        elif item.needs_verification and not held.verified:
+            reason = "unverified"
+        else:
+            reason = None
         if reason is None:
             satisfied[name] = None
             continue

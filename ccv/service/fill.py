@@ -31,9 +31,10 @@ if TYPE_CHECKING:
     from ccv.store.database import Database
 
 CONFIRMATION_THRESHOLD = 0.8
-# Reasons a requirement is missing that a stated value can cure (an `unverified` value is
-# there already; an LLM-extracted one would not be verified either).
-FILLABLE = frozenset({"absent", "expired", "invalid", "condition_unknown"})
+# Reasons a requirement is missing that a stated value can cure (a `stale` one wants a newer
+# value; an `unverified` value is there already, and an LLM-extracted one would not be verified
+# either).
+FILLABLE = frozenset({"absent", "expired", "stale", "invalid", "condition_unknown"})
 
 
 class Turn(BaseModel):

@@ -1,10 +1,12 @@
 """Gaps capability: which of a scenario's requirements a customer still lacks (`profile gaps`).
 
-One statement per call in the steady state: it reads the customer's relevant field versions
-together with the scenario's and the tenant schema's version stamps. The compiled scenario
-(requirements, prompts, validators) is cached per Database and used only while those stamps
-are unchanged, so a cached plan is never stale: any `requirements apply` or `schema apply`
-that changes something moves a stamp, and the next call recompiles.
+One statement per call in the steady state, whatever the customer holds (a customer with
+nothing stored is judged by the same rules, so no existence check is needed): it reads the
+customer's relevant field versions together with the scenario's and the tenant schema's
+version stamps. The compiled scenario (requirements, prompts, validators, freshness) is
+cached per Database and used only while those stamps are unchanged, so a cached plan is
+never out of date: any `requirements apply` or `schema apply` that changes something moves a
+stamp, and the next call recompiles.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from ccv.domain.enums import Status
-from ccv.domain.gaps import CustomerValues, GapPlan, Gaps, compile_plan, find_gaps
+from ccv.domain.gaps import CurrentValue, CustomerValues, GapPlan, Gaps, compile_plan, find_gaps
 from ccv.domain.lifecycle import status_at
 from ccv.domain.models import FieldDefinition, ScenarioRequirement
 from ccv.domain.timeutil import utcnow
@@ -63,32 +65,17 @@ def _stamp(row: Any) -> Hashable:
 
 def customer_values(rows: Sequence[Any], now: datetime) -> CustomerValues:
     """Current values and the names whose value ran out, from the gaps statement's rows."""
-    current: dict[str, tuple[Any, bool]] = {}
+    current: dict[str, CurrentValue] = {}
     expired: set[str] = set()
     for row in rows:
         if row.name is None:  # the customer has no relevant version at all
             continue
         status = status_at(Status(row.status), row.expires_at, now)
         if status is Status.ACTIVE:
-            current[row.name] = (row.value, bool(row.verified))
+            current[row.name] = CurrentValue(row.value, bool(row.verified), row.collected_at)
         elif status is Status.EXPIRED:
             expired.add(row.name)
     return CustomerValues(current=current, expired=expired)
-
-
-def _with_existence(
-    db: Database, tenant: str, customer: str, values: CustomerValues
-) -> CustomerValues:
-    """Mark a customer with no version of anything: asked only when no relevant value exists."""
-    if values.current or values.expired:
-        return values
-    from dataclasses import replace
-
-    from ccv.store.items import customer_exists
-
-    with db.read() as conn:
-        stored = customer_exists(conn, tenant, customer)
-    return values if stored else replace(values, nothing_stored=True)
 
 
 class _GapRow(NamedTuple):
@@ -97,6 +84,7 @@ class _GapRow(NamedTuple):
     status: str
     verified: bool
     expires_at: datetime | None
+    collected_at: datetime
 
 
 def _cached_plan(
@@ -176,8 +164,9 @@ def _cached_gaps(
             status,
             bool(verified),
             datetime.fromisoformat(expires) if isinstance(expires, str) else expires,
+            datetime.fromisoformat(collected) if isinstance(collected, str) else collected,
         )
-        for name, value, status, verified, expires in stored
+        for name, value, status, verified, expires, collected in stored
     ]
     return plan, customer_values(rows, now)
 
@@ -193,8 +182,8 @@ def find_customer_gaps(
 ) -> Gaps:
     """The customer's unmet requirements of `scenario`, in collection order.
 
-    An unknown scenario is NotFoundError; a customer with nothing stored simply misses every
-    requirement that applies (reason `absent`). With a cache, the compiled scenario is checked
+    An unknown scenario is NotFoundError; a customer with nothing stored is no error: it is
+    judged by the same rules as any other. With a cache, the compiled scenario is checked
     against Redis generations and the customer's versions come from Redis (one round trip).
     """
     now = now or utcnow()
@@ -202,7 +191,7 @@ def find_customer_gaps(
         found = _cached_gaps(db, cache, tenant, customer, scenario, now)
         if found is not None:
             plan, values = found
-            missing, satisfied = find_gaps(plan, _with_existence(db, tenant, customer, values))
+            missing, satisfied = find_gaps(plan, values, now)
             return Gaps(
                 scenario=scenario,
                 customer=customer,
@@ -231,8 +220,7 @@ def find_customer_gaps(
                 rows = store.gap_rows(conn, tenant, scenario, customer, plan.names)
         else:
             plan = cached.plan
-    values = _with_existence(db, tenant, customer, customer_values(rows, now))
-    missing, satisfied = find_gaps(plan, values)
+    missing, satisfied = find_gaps(plan, customer_values(rows, now), now)
     return Gaps(
         scenario=scenario,
         customer=customer,

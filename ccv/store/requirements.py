@@ -206,7 +206,8 @@ def _gap_statement(by_name: bool) -> Any:
     """One row per relevant field version of the customer (or one row of NULLs when there is
     none), each carrying the scenario's agent and what `gaps` keys its cached plan on: the
     scenario's content hash and update time and the tenant's definitions' latest update and
-    count. No row at all: the scenario does not exist."""
+    count. A version's `collected_at` decides whether it is stale. No row at all: the
+    scenario does not exist."""
     defs_updated = (
         select(func.max(defs.c.updated_at))
         .where(defs.c.tenant == bindparam("tenant"))
@@ -232,6 +233,7 @@ def _gap_statement(by_name: bool) -> Any:
             fields.c.status,
             fields.c.verified,
             fields.c.expires_at,
+            fields.c.collected_at,
         )
         .select_from(scenarios.outerjoin(fields, and_(*on)))
         .where(
@@ -273,7 +275,14 @@ def scenario_agent(conn: Connection, tenant: str, scenario: str) -> str | None:
 
 
 _CUSTOMER_GAP_ROWS = (
-    select(fields.c.name, fields.c.value, fields.c.status, fields.c.verified, fields.c.expires_at)
+    select(
+        fields.c.name,
+        fields.c.value,
+        fields.c.status,
+        fields.c.verified,
+        fields.c.expires_at,
+        fields.c.collected_at,
+    )
     .where(
         fields.c.tenant == bindparam("tenant"),
         fields.c.customer == bindparam("customer"),
@@ -285,5 +294,6 @@ _CUSTOMER_GAP_ROWS = (
 
 def customer_gap_rows(conn: Connection, tenant: str, customer: str) -> list[Any]:
     """Every version of the customer that can decide a gap, whatever the scenario: the rows of
-    the gaps statement for all names (what the cache keeps per customer)."""
+    the gaps statement for all names (what the cache keeps per customer), each as (name,
+    value, status, verified, expires_at, collected_at)."""
     return list(conn.execute(_CUSTOMER_GAP_ROWS, {"tenant": tenant, "customer": customer}))

@@ -10,7 +10,11 @@ from .helpers import DEMO, TENANT, Ccv, assert_exit, error_lines, flat
 
 REQUIREMENTS = DEMO / "requirements"
 MISSING_KEYS = {"field", "level", "fallback", "collection_prompt", "collection_order", "reason"}
-REASONS = {"absent", "expired", "invalid", "unverified", "condition_unknown"}
+REASONS = {"absent", "expired", "stale", "invalid", "unverified", "condition_unknown"}
+# The demo's values were collected during 2026 and several definitions carry freshness_seconds:
+# tests judge at fixed times (`--now`) so what is fresh does not depend on the day they run.
+BEFORE_ORDER_STALE = "2026-09-22T00:00:00Z"  # c-1008's order (2026-09-21) is a day old
+OCTOBER = "2026-10-26T00:00:00Z"  # c-1024's order (2026-10-25) is a day old
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +27,15 @@ def applied(demo: Ccv) -> Ccv:
 
 def test_gaps_json_has_the_spec_shape(applied: Ccv) -> None:
     gaps = applied.json(
-        "profile", "gaps", "c-1008", "--tenant", TENANT, "--scenario", "refund-request"
+        "profile",
+        "gaps",
+        "c-1008",
+        "--tenant",
+        TENANT,
+        "--scenario",
+        "refund-request",
+        "--now",
+        BEFORE_ORDER_STALE,
     )
     assert {"scenario", "customer", "missing", "satisfied"} <= gaps.keys()
     assert (gaps["scenario"], gaps["customer"]) == ("refund-request", "c-1008")
@@ -40,36 +52,117 @@ def test_gaps_json_has_the_spec_shape(applied: Ccv) -> None:
     assert "order_id" in gaps["satisfied"]
 
 
-def test_gaps_exit_0_and_lists_every_requirement_for_an_unknown_customer(applied: Ccv) -> None:
+def test_gaps_exit_0_for_an_unknown_customer_with_the_rules_of_any_customer(
+    applied: Ccv,
+) -> None:
     gaps = applied.json(
         "profile", "gaps", "c-unknown", "--tenant", TENANT, "--scenario", "refund-request"
     )
-    # SPEC §2: a customer with nothing stored has every requirement missing, reason absent,
-    # in collection order.
+    # SPEC §2: a customer with nothing stored is judged like any other: a requirement waiting
+    # on an absent `depends_on` field does not apply yet; each one that applies is `absent`.
     assert [(m["field"], m["reason"]) for m in gaps["missing"]] == [
         ("order_id", "absent"),
-        ("refund_amount", "absent"),
-        ("card_last4", "absent"),
         ("email", "absent"),
-        ("date_of_birth", "absent"),
-        ("is_adult", "absent"),
-        ("kyc_status", "absent"),
-        ("risk_score", "absent"),
         ("preferred_language", "absent"),
     ]
-    assert [m["collection_order"] for m in gaps["missing"]] == [1, 2, 3, 4, 5, 6, 7, 8, None]
+    assert [m["collection_order"] for m in gaps["missing"]] == [1, 4, None]
     assert gaps["satisfied"] == []
     for entry in gaps["missing"]:
         assert entry.keys() >= MISSING_KEYS
         assert entry["reason"] in REASONS
 
 
+def test_an_unknown_customer_and_a_customer_with_other_values_follow_one_rule(
+    applied: Ccv,
+) -> None:
+    # c-1001 holds values but no order: refund_amount and card_last4 wait for order_id there
+    # and for the customer with nothing stored alike.
+    waiting = {"refund_amount", "card_last4"}
+    for customer in ("c-unknown", "c-1001"):
+        gaps = applied.json(
+            "profile", "gaps", customer, "--tenant", TENANT, "--scenario", "refund-request"
+        )
+        assert [m["field"] for m in gaps["missing"]][0] == "order_id", customer
+        listed = {m["field"] for m in gaps["missing"]} | set(gaps["satisfied"])
+        assert not listed & waiting, customer
+
+
+def test_a_value_older_than_its_freshness_is_missing_as_stale_and_still_shown(
+    applied: Ccv,
+) -> None:
+    # order_id and refund_amount have freshness_seconds of 30 days; c-1008's are from
+    # 2026-09-21: fresh the next day, stale a month later. show still serves them.
+    fresh = applied.json(
+        "profile",
+        "gaps",
+        "c-1008",
+        "--tenant",
+        TENANT,
+        "--scenario",
+        "refund-request",
+        "--now",
+        BEFORE_ORDER_STALE,
+    )
+    later = applied.json(
+        "profile",
+        "gaps",
+        "c-1008",
+        "--tenant",
+        TENANT,
+        "--scenario",
+        "refund-request",
+        "--now",
+        OCTOBER,
+    )
+    assert {"order_id", "refund_amount"} <= set(fresh["satisfied"])
+    assert [(m["field"], m["reason"]) for m in later["missing"]] == [
+        ("order_id", "stale"),
+        ("refund_amount", "stale"),
+        ("risk_score", "expired"),
+    ]
+    # Stale values still decide conditions and dependencies: the refund is over 500.
+    assert "date_of_birth" in later["satisfied"]
+    shown = applied.json("profile", "show", "c-1008", "--tenant", TENANT)
+    assert {"order_id", "refund_amount"} <= shown["fields"].keys()
+
+
+def test_gaps_now_must_be_a_time(applied: Ccv) -> None:
+    result = applied(
+        "profile",
+        "gaps",
+        "c-1008",
+        "--tenant",
+        TENANT,
+        "--scenario",
+        "refund-request",
+        "--now",
+        "yesterday",
+    )
+    assert_exit(result, 2)
+    assert "--now" in flat(result.stderr)
+
+
 def test_gaps_with_nothing_missing_exits_0(applied: Ccv) -> None:
     gaps = applied.json(
-        "profile", "gaps", "c-1001", "--tenant", TENANT, "--scenario", "account-upgrade"
+        "profile",
+        "gaps",
+        "c-1001",
+        "--tenant",
+        TENANT,
+        "--scenario",
+        "identity-verification",
+        "--now",
+        OCTOBER,
     )
     assert gaps["missing"] == []
-    assert gaps["satisfied"] == ["account_tier", "is_adult", "kyc_status", "risk_score", "email"]
+    assert gaps["satisfied"] == [
+        "document_type",
+        "legal_name",
+        "date_of_birth",
+        "national_id_number",
+        "document_expiry",
+        "kyc_status",
+    ]
 
 
 def test_gaps_of_an_unknown_scenario_exits_3(applied: Ccv) -> None:
@@ -92,7 +185,15 @@ def test_gaps_needs_a_scenario(applied: Ccv) -> None:
 
 def test_gaps_text_output_shows_reasons_and_prompts(applied: Ccv) -> None:
     result = applied(
-        "profile", "gaps", "c-1024", "--tenant", TENANT, "--scenario", "refund-request"
+        "profile",
+        "gaps",
+        "c-1024",
+        "--tenant",
+        TENANT,
+        "--scenario",
+        "refund-request",
+        "--now",
+        OCTOBER,
     )
     assert_exit(result, 0)
     text = flat(result.stdout)

@@ -411,6 +411,28 @@ def test_cached_values_past_expires_at_are_neither_validated_nor_satisfying(
     assert counts(cached)[0] >= hits + 2
 
 
+def test_cached_values_older_than_freshness_are_missing_as_stale(
+    cached: Vault, tmp_path: Path
+) -> None:
+    """The collection time survives the round trip through Redis: a cached value older than
+    its definition's `freshness_seconds` is missing as `stale` while `show` still serves it."""
+    fresh_for_a_day = SCHEMA.replace("[free, pro]\n", "[free, pro]\n    freshness_seconds: 86400\n")
+    cached.apply_schema([write(tmp_path / "bot.yaml", fresh_for_a_day)])
+    cached.apply_requirements([write(tmp_path / "upgrade.yaml", UPGRADE)])
+    cached.save_field(TENANT, "c-1", "tier", "pro", collected_at=NOW - timedelta(hours=2))
+    assert cached.gaps(TENANT, "c-1", "upgrade").satisfied == ["tier"]  # fills the cache
+    two_days_on = NOW + timedelta(days=2)
+    for _ in range(2):
+        hits, _ = counts(cached)
+        gaps = cached.gaps(TENANT, "c-1", "upgrade", now=two_days_on)
+        assert counts(cached)[0] > hits  # served from Redis
+        assert [(m.field, m.reason) for m in gaps.missing] == [("tier", "stale")]
+        assert gaps.satisfied == []
+    assert cached.get_profile(TENANT, "c-1").fields["tier"].value == "pro"
+    # Collected after the time judged: fresh, not stale.
+    assert cached.gaps(TENANT, "c-1", "upgrade", now=NOW - timedelta(hours=3)).satisfied == ["tier"]
+
+
 # --- keys ------------------------------------------------------------------------------------
 
 IDS = st.text(min_size=1, max_size=12)

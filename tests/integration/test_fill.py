@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,8 @@ TURNS = [
 CHAT = Transcript(session_id="sess-42", turns=parse_transcript(TURNS).turns)
 
 
-# The customer holds one unrelated value, so gaps judges conditions and dependencies (a
-# customer with nothing stored would have every requirement missing, SPEC §2).
+# The customer holds one unrelated value (gaps judges a customer without values by the same
+# rules, SPEC §2; the seed keeps `show` from answering "not found").
 SEED = "account_tier"
 
 
@@ -181,6 +182,26 @@ def test_garbage_from_the_model_is_a_backend_error(vault: Vault, fake_model) -> 
     with pytest.raises(BackendError, match="malformed"):
         vault.fill(TENANT, CUSTOMER, SCENARIO, CHAT, model=model, apply=True)
     assert stored(vault) == {}
+
+
+def test_a_stale_value_is_asked_for_again_and_replaced(vault: Vault, fake_model) -> None:
+    """order_id is fresh for 30 days in the demo schema: one collected 40 days ago is missing as
+    `stale`, so fill asks for it and stores the newer value over it."""
+    old = datetime.now(UTC) - timedelta(days=40)
+    vault.save_field(TENANT, CUSTOMER, "order_id", "ORD-000001", collected_at=old)
+    before = vault.gaps(TENANT, CUSTOMER, SCENARIO).missing
+    assert ("order_id", "stale") in [(m.field, m.reason) for m in before]
+    model = fake_model({"values": [value("order_id", "ORD-482913", 1, "ORD-482913")]})
+    result = vault.fill(TENANT, CUSTOMER, SCENARIO, CHAT, model=model, apply=True)
+    assert "order_id" in result.requested
+    assert [f.field for f in result.filled] == ["order_id"]
+    assert vault.get_profile(TENANT, CUSTOMER).fields["order_id"].value == "ORD-482913"
+    assert "order_id" in vault.gaps(TENANT, CUSTOMER, SCENARIO).satisfied
+    history = vault.get_profile(TENANT, CUSTOMER, history=True).history or {}
+    assert [(v.value, v.status) for v in history["order_id"]] == [
+        ("ORD-482913", "active"),
+        ("ORD-000001", "superseded"),
+    ]
 
 
 def test_nothing_missing_costs_no_llm_call(vault: Vault, fake_model) -> None:

@@ -35,6 +35,7 @@ fields:
     value_type: string
     validation_regex: "^ORD-[0-9]{6}$"
     collection_prompt: "What is the order reference?"
+    freshness_seconds: 2592000
   - name: refund_amount
     value_type: number
     collection_prompt: "How much should we refund?"
@@ -144,34 +145,65 @@ def complete(vault: Vault, customer: str, *, amount: float = 100, country: str =
     save(vault, customer, "nickname", "Ana")
 
 
-def test_a_customer_with_nothing_stored_misses_every_requirement_as_absent(
+def test_a_customer_with_nothing_stored_is_judged_by_the_rules_of_any_customer(
     shop: Vault,
 ) -> None:
-    # SPEC §2: "for gaps it is a customer with every requirement missing (reason absent)".
+    # SPEC §2: refund_amount waits on order_id and date_of_birth on refund_amount, so neither
+    # applies yet; loyalty_tier's condition on the absent country cannot be decided.
     gaps = shop.gaps(TENANT, "c-nobody", "refund")
     assert gaps.scenario == "refund"
     assert gaps.customer == "c-nobody"
     assert gaps.agent == "shop-bot"
-    assert sorted((m.field, m.reason) for m in gaps.missing) == [
-        ("date_of_birth", "absent"),
-        ("email", "absent"),
-        ("loyalty_tier", "absent"),
-        ("nickname", "absent"),
+    assert [(m.field, m.reason) for m in gaps.missing] == [
         ("order_id", "absent"),
-        ("refund_amount", "absent"),
+        ("email", "absent"),
+        ("loyalty_tier", "condition_unknown"),
+        ("nickname", "absent"),
     ]
     assert gaps.satisfied == []
 
 
-def test_the_demo_scenario_for_an_unknown_customer_is_all_absent(demo_vault: Vault) -> None:
+def test_nothing_stored_and_only_unrelated_values_give_the_same_gaps(shop: Vault) -> None:
+    save(shop, "c-other", "date_of_birth", "1990-01-01")  # not asked for by `ordering`
+    nobody = shop.gaps(TENANT, "c-nobody", "ordering")
+    other = shop.gaps(TENANT, "c-other", "ordering")
+    assert nobody.missing == other.missing
+    assert nobody.satisfied == other.satisfied == []
+
+
+def test_the_demo_scenario_for_an_unknown_customer_asks_only_what_applies(
+    demo_vault: Vault,
+) -> None:
     demo_vault.apply_requirements([DEMO_REQUIREMENTS])
     gaps = demo_vault.gaps(DEMO, "c-9999", "refund-request")
     document = yaml.safe_load((DEMO_REQUIREMENTS / "refund-request.yaml").read_text())
-    required = {requirement["field"] for requirement in document["requires"]}
-    assert len(required) > 3
+    independent = [r["field"] for r in document["requires"] if not r.get("depends_on")]
     assert {m.reason for m in gaps.missing} == {"absent"}
-    assert {m.field for m in gaps.missing} == required
+    assert sorted(m.field for m in gaps.missing) == sorted(independent)
     assert gaps.satisfied == []
+
+
+def test_a_value_older_than_its_freshness_is_stale_yet_still_shown(shop: Vault) -> None:
+    save(shop, "c-old", "order_id", "ORD-123456", collected_at=NOW - timedelta(days=31))
+    save(shop, "c-old", "refund_amount", 900)
+    assert reasons(shop, "c-old")[:3] == [
+        ("order_id", "stale"),
+        ("email", "absent"),
+        ("date_of_birth", "absent"),  # the stale order still counts for refund_amount
+    ]
+    assert "refund_amount" in shop.gaps(TENANT, "c-old", "refund").satisfied
+    assert shop.get_profile(TENANT, "c-old").fields["order_id"].value == "ORD-123456"
+    # Judged a day after collection it was fresh; a new value cures it.
+    a_month_ago = shop.gaps(TENANT, "c-old", "refund", now=NOW - timedelta(days=30))
+    assert "order_id" in a_month_ago.satisfied
+    save(shop, "c-old", "order_id", "ORD-654321")
+    assert "order_id" in shop.gaps(TENANT, "c-old", "refund").satisfied
+
+
+def test_a_value_without_freshness_never_goes_stale(shop: Vault) -> None:
+    save(shop, "c-old", "refund_amount", 90, collected_at=NOW - timedelta(days=3650))
+    save(shop, "c-old", "order_id", "ORD-123456")
+    assert "refund_amount" in shop.gaps(TENANT, "c-old", "refund").satisfied
 
 
 def test_missing_entries_carry_level_fallback_prompt_and_order(shop: Vault) -> None:
@@ -352,11 +384,19 @@ def test_gaps_follow_a_reapplied_scenario_and_schema(shop: Vault, tmp_path: Path
 
 
 def test_demo_customer_with_an_expired_risk_score(demo_vault: Vault) -> None:
-    """c-1008 asks for 749.0; its risk_score expired on 2026-02-01 (fixtures/README.md)."""
+    """c-1008 asks for 749.0; its risk_score expired on 2026-02-01 (fixtures/README.md).
+    Judged the day after its order (freshness 30 days), only the risk score is missing."""
     demo_vault.apply_requirements([DEMO_REQUIREMENTS])
-    gaps = demo_vault.gaps(DEMO, "c-1008", "refund-request")
+    day_after = datetime(2026, 9, 22, tzinfo=UTC)
+    gaps = demo_vault.gaps(DEMO, "c-1008", "refund-request", now=day_after)
     assert [(m.field, m.reason) for m in gaps.missing] == [("risk_score", "expired")]
     assert "date_of_birth" in gaps.satisfied  # the refund is over 500: the condition holds
+    later = demo_vault.gaps(DEMO, "c-1008", "refund-request", now=day_after + timedelta(days=31))
+    assert [(m.field, m.reason) for m in later.missing] == [
+        ("order_id", "stale"),
+        ("refund_amount", "stale"),
+        ("risk_score", "expired"),
+    ]
 
 
 def test_demo_prompts_come_from_the_scenario_agent(demo_vault: Vault) -> None:
