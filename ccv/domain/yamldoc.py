@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,24 +38,80 @@ class YamlDoc:
         return self.marks.get((), (1, 1))
 
 
-def _walk(node: yaml.Node, path: PathKey, marks: dict[PathKey, tuple[int, int]]) -> None:
-    marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+# A document whose aliases expand past this many nodes is refused: a few lines of anchors can
+# stand for billions of items ("billion laughs"), and every reader after the parser would walk them.
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
+        return [value for _, value in node.value]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _walk(root: yaml.Node, marks: dict[PathKey, tuple[int, int]]) -> None:
+    """Record where every key and item stands; refuse duplicate keys, cyclic or exploding aliases.
+
+    Iterative (libyaml allows 1000 levels of nesting, more than Python's recursion limit leaves),
+    and an aliased node is walked once: its expanded size is remembered, not recomputed.
+    """
+    sizes: dict[int, int] = {}  # expanded node count of every finished node
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, PathKey, bool]] = [(root, (), False)]
+    while stack:
+        node, path, finished = stack.pop()
+        ident = id(node)
+        if finished:
+            open_nodes.discard(ident)
+            size = 1 + sum(sizes[id(c)] for c in _children(node))
+            if isinstance(node, yaml.MappingNode):
+                size += len(node.value)  # the keys
+            if size > MAX_EXPANDED_NODES:
                 raise YamlError(
-                    f"duplicate key '{key}'",
-                    key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1,
+                    f"the document expands past {MAX_EXPANDED_NODES:,} nodes through YAML aliases",
+                    *_mark(node),
                 )
-            seen.add(key)
-            marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, (*path, key), marks)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*path, index), marks)
+            sizes[ident] = size
+            continue
+        marks.setdefault(path, _mark(node))
+        if ident in sizes:
+            continue  # an alias of a node already walked
+        if ident in open_nodes:
+            raise YamlError("a YAML alias refers to a node that contains it", *_mark(node))
+        open_nodes.add(ident)
+        stack.append((node, path, True))
+        pending: list[tuple[yaml.Node, PathKey, bool]] = []
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                if key in seen:
+                    raise YamlError(f"duplicate key '{key}'", *_mark(key_node))
+                seen.add(key)
+                marks[(*path, key)] = _mark(key_node)
+                pending.append((value_node, (*path, key), False))
+        elif isinstance(node, yaml.SequenceNode):
+            pending = [(item, (*path, index), False) for index, item in enumerate(node.value)]
+        stack.extend(reversed(pending))
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str) -> YamlError:
+    """A character YAML does not accept (NUL, a control character), at its line and column."""
+    before = text[: max(exc.position, 0)]
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    if isinstance(exc.character, int):
+        what = f"character U+{exc.character:04X}"
+        if unicodedata.category(chr(exc.character)) == "Cc":
+            what = f"control {what}"
+        return YamlError(f"{what} is not allowed in YAML", line, column)
+    return YamlError(f"YAML error: {exc.reason}", line, column)
 
 
 def parse_yaml(text: str) -> YamlDoc:
@@ -65,15 +122,20 @@ def parse_yaml(text: str) -> YamlDoc:
         if node is None:
             return YamlDoc(data=None, marks={(): (1, 1)})
         marks: dict[PathKey, tuple[int, int]] = {}
-        _walk(node, (), marks)
+        _walk(node, marks)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         raise YamlError(f"YAML syntax error: {problem}", line, column) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text) from None
     except yaml.YAMLError as exc:
-        raise YamlError(f"YAML error: {exc}", 1, 1) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
+        raise YamlError(f"YAML error: {first}", 1, 1) from None
+    except RecursionError:
+        raise YamlError("the document is nested too deeply", 1, 1) from None
     finally:
         loader.dispose()
     return YamlDoc(data=data, marks=marks)

@@ -19,12 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
 from pydantic import BaseModel
 from pydantic import Field as ModelField
 
 from ccv.config import Settings
 from ccv.domain.timeutil import ensure_utc, utcnow
+from ccv.domain.yamldoc import YamlError, parse_yaml
 from ccv.errors import UsageError
 
 STATE_FILE_NAME = ".ccv-extract-state.json"
@@ -168,8 +168,8 @@ def _read_state(path: Path) -> dict[str, Any]:
 def _requirements_tenant(path: Path) -> tuple[bool, str | None]:
     """(is a requirements file, its tenant). Schema files and other YAML are not extracted."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = parse_yaml(path.read_text(encoding="utf-8")).data
+    except (OSError, UnicodeDecodeError, YamlError):
         return True, None
     if not isinstance(data, dict):
         return True, None

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 from pydantic import Field as ModelField
 
 from ccv.domain.conditions import ConditionError, parse_condition
 from ccv.domain.enums import Fallback, Level, ValueType
 from ccv.domain.requirements_file import AgentSchema
+from ccv.domain.yamldoc import YamlError, parse_yaml
 from ccv.errors import MissingExtraError, UsageError
 from ccv.service.extraction import ExtractionResult, FileExtraction
 from ccv.service.llm import Message, StructuredModel
@@ -349,8 +349,8 @@ class LLMRequirementExtractor:
         for path in self._files(paths):
             text = path.read_text(encoding="utf-8")
             try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError:
+                data = parse_yaml(text).data
+            except YamlError:
                 raise UsageError(
                     f"{path}: not valid YAML; run `ccv requirements validate` on it"
                 ) from None

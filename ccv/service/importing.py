@@ -12,7 +12,6 @@ import gc
 import hashlib
 import io
 import json
-import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -73,12 +72,32 @@ class Candidate:
     orphaned: bool = False
 
 
-_COLUMN = re.compile(r"column (\d+)")
+# What went wrong, in words that never repeat the input (it may be PII).
+_JSON_TROUBLE = (
+    ("depth limit", "nested deeper than 1024 levels"),
+    ("surrogate", "a string holds an unpaired UTF-16 surrogate"),
+    ("end of data", "the record ends too early"),
+    ("after document", "text after the end of the record"),
+    ("infinity", "a number out of range"),
+)
 
 
-def _json_error(exc: Exception) -> str:
-    found = _COLUMN.search(str(exc))
-    return "malformed JSON" + (f" at column {found.group(1)}" if found else "")
+def _json_error(exc: orjson.JSONDecodeError, line: bytes) -> str:
+    """`malformed JSON at column N`, with the reason when it is one a user can act on."""
+    message = exc.msg.lower()
+    if "utf-8" in message:
+        # orjson checks the encoding first and does not say where: the first bad byte is.
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return f"malformed JSON at column {bad.start + 1}: not UTF-8 text"
+    where = f"malformed JSON at column {exc.colno}"
+    for marker, reason in _JSON_TROUBLE:
+        if marker in message:
+            return f"{where}: {reason}"
+    if line[exc.pos : exc.pos + 3] in (b"NaN", b"Inf") or line[exc.pos : exc.pos + 4] == b"-Inf":
+        return f"{where}: NaN and Infinity are not JSON numbers"
+    return where
 
 
 def read_jsonl(path: Path, data: bytes) -> Iterator[Incoming]:
@@ -89,7 +108,7 @@ def read_jsonl(path: Path, data: bytes) -> Iterator[Incoming]:
         try:
             yield Incoming(name, number, orjson.loads(line))
         except orjson.JSONDecodeError as exc:
-            yield Incoming(name, number, None, error=_json_error(exc))
+            yield Incoming(name, number, None, error=_json_error(exc, line))
 
 
 def read_json_array(path: Path, data: bytes) -> Iterator[Incoming]:
