@@ -13,6 +13,7 @@ import io
 import json
 import os
 import string
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,11 @@ jsonl_lines = st.lists(
     max_size=8,
 )
 
+DIALECTS_AND_BULK = pytest.mark.parametrize(
+    "database_url", ["sqlite", "postgresql", "postgresql-bulk"], indirect=True
+)
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 
@@ -205,6 +211,7 @@ def acme(database_url: str, tmp_path: Path) -> Ccv:
     return ccv
 
 
+@DIALECTS_AND_BULK
 @FUZZ
 @given(lines=jsonl_lines)
 @example(
@@ -215,6 +222,16 @@ def acme(database_url: str, tmp_path: Path) -> Ccv:
     ]
 )
 @example(lines=[b"\x00\x00", b'{"customer": "c-1", "name": "nickname", "value": "ok"}'])
+@example(  # huge: a 4 MiB value and a 1 MiB customer id
+    lines=[
+        json.dumps(
+            {"customer": "c-1", "tenant": "acme", "name": "nickname", "value": "x" * 2**22}
+        ).encode(),
+        json.dumps(
+            {"customer": "y" * 2**20, "tenant": "acme", "name": "nickname", "value": "z"}
+        ).encode(),
+    ]
+)
 def test_any_jsonl_file_is_imported_record_by_record(
     acme: Ccv, tmp_path: Path, lines: list[bytes]
 ) -> None:
@@ -522,3 +539,71 @@ def test_any_when_is_a_finding_or_a_gaps_answer(
     gaps = ccv.json("profile", "gaps", "c-1", "--tenant", "acme", "--scenario", "signup")
     assert {m["field"] for m in gaps["missing"]} | set(gaps["satisfied"]) <= {"nickname", "age"}
     assert "nickname" in gaps["satisfied"]
+
+
+# --- a database that fails part-way -------------------------------------------------------------
+
+FAIL_MARK = "FAIL-5-MARK"
+TRIGGERS = {
+    # A real failure of the real database, raised by the insert of any value holding FAIL_MARK.
+    "sqlite": [
+        f"""CREATE TRIGGER fuzz_fail BEFORE INSERT ON fields
+            WHEN CAST(NEW.value AS TEXT) LIKE '%{FAIL_MARK}%'
+            BEGIN SELECT RAISE(ABORT, 'fuzz: the disk failed'); END""",
+    ],
+    "postgresql": [
+        f"""CREATE FUNCTION fuzz_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.value::text LIKE '%{FAIL_MARK}%' THEN
+                RAISE EXCEPTION 'fuzz: the disk failed' USING ERRCODE = '58030';
+              END IF;
+              RETURN NEW;
+            END $$""",
+        "CREATE TRIGGER fuzz_fail BEFORE INSERT ON fields"
+        " FOR EACH ROW EXECUTE FUNCTION fuzz_fail()",
+    ],
+}
+DROP = {
+    "sqlite": ["DROP TRIGGER IF EXISTS fuzz_fail"],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS fuzz_fail ON fields",
+        "DROP FUNCTION IF EXISTS fuzz_fail()",
+    ],
+}
+
+
+@pytest.fixture
+def failing(acme: Ccv) -> Iterator[Ccv]:
+    """The acme vault, on a database whose insert of a FAIL_MARK value fails."""
+    dialect = "sqlite" if acme.database_url.startswith("sqlite") else "postgresql"
+    engine = create_engine(acme.database_url)
+    try:
+        with engine.begin() as conn:
+            for statement in TRIGGERS[dialect]:
+                conn.execute(text(statement))
+        yield acme
+    finally:
+        with engine.begin() as conn:
+            for statement in DROP[dialect]:
+                conn.execute(text(statement))
+        engine.dispose()
+
+
+@DIALECTS_AND_BULK
+@FUZZ
+@given(lines=jsonl_lines, at=st.integers(min_value=0, max_value=8))
+def test_a_run_that_exits_5_stores_nothing(
+    failing: Ccv, tmp_path: Path, lines: list[bytes], at: int
+) -> None:
+    doomed = json.dumps(
+        {"tenant": "acme", "customer": "c-9", "name": "nickname", "value": FAIL_MARK}
+    ).encode()
+    lines = [*lines[:at], doomed, *lines[at:]]
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    before = _stored(failing.database_url)
+    result = failing("profile", "import", path)
+    assert_exit(result, 5)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert _stored(failing.database_url) == before
