@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from ccv import observe
 from ccv.config import Settings, load_settings
 from ccv.domain.enums import ItemKind, Source, SourceItemType, ValidationMode
 from ccv.domain.identifiers import check_key, check_slug
 from ccv.domain.models import (
+    AuditPage,
     CacheFlush,
     CacheStats,
     DeleteResult,
@@ -22,6 +25,7 @@ from ccv.domain.models import (
     FieldVersion,
     ImportResult,
     Profile,
+    Report,
     SchemaApplyResult,
     SweepResult,
     Trace,
@@ -42,11 +46,36 @@ if TYPE_CHECKING:
     from ccv.store.cache import RedisCache
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 def _key(value: str, what: str) -> str:
     try:
         return check_key(value, what)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _actor(given: str | None) -> str:
+    """The audit actor of a library call: `given` as is, else `<person> via library`."""
+    from ccv.service.audit import acting
+
+    return given if given is not None else acting("library")
+
+
+def _timed(operation: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Observe a library operation's latency in `ccv_operation_seconds` (ccv.observe)."""
+
+    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def timed(*args: P.args, **kwargs: P.kwargs) -> R:
+            with observe.timed(operation):
+                return method(*args, **kwargs)
+
+        return timed
+
+    return decorate
 
 
 class Vault:
@@ -90,6 +119,7 @@ class Vault:
         self.db.dispose()
 
     # Reads
+    @_timed("get_profile")
     def get_profile(
         self,
         tenant: str,
@@ -98,7 +128,7 @@ class Vault:
         as_of: datetime | None = None,
         history: bool = False,
         reveal_pii: bool = False,
-        actor: str = "library",
+        actor: str | None = None,
     ) -> Profile:
         return profiles.get_profile(
             self.db,
@@ -107,7 +137,7 @@ class Vault:
             as_of=ensure_utc(as_of) if as_of else None,
             history=history,
             reveal_pii=reveal_pii,
-            actor=actor,
+            actor=_actor(actor),
             cache=self.cache,
         )
 
@@ -119,9 +149,11 @@ class Vault:
             return list(versions.get(name, []))
         return [v for key in sorted(versions) for v in versions[key]]
 
+    @_timed("trace")
     def trace(self, tenant: str, item_id: str) -> Trace:
         return lineage.trace(self.db, _key(tenant, "tenant"), item_id)
 
+    @_timed("validate_profile")
     def validate_profile(self, tenant: str, customer: str, agent: str) -> ValidationReport:
         try:
             check_slug(agent, "agent")
@@ -135,6 +167,7 @@ class Vault:
         return schema.show_schema(self.db, _key(tenant, "tenant"), agent)
 
     # Writes
+    @_timed("save_field")
     def save_field(
         self,
         tenant: str,
@@ -154,7 +187,7 @@ class Vault:
         expires_at: datetime | None = None,
         item_id: str | None = None,
         validation_mode: ValidationMode | None = None,
-        actor: str = "library",
+        actor: str | None = None,
     ) -> FieldVersion:
         """Store one new version of a field, with validation, lineage and supersession applied."""
         fresh_id = item_id is None
@@ -185,12 +218,13 @@ class Vault:
             _key(tenant, "tenant"),
             raw,
             validation=validation_mode,
-            actor=actor,
+            actor=_actor(actor),
             fresh_id=fresh_id,
             cache=self.cache,
         )
         return field_from_row(row)
 
+    @_timed("import_files")
     def import_files(
         self,
         paths: Sequence[Path],
@@ -198,7 +232,7 @@ class Vault:
         tenant: str | None = None,
         validation_mode: ValidationMode | None = None,
         dry_run: bool = False,
-        actor: str = "library",
+        actor: str | None = None,
         progress: Progress | None = None,
     ) -> ImportResult:
         return importing.import_files(
@@ -207,14 +241,16 @@ class Vault:
             tenant=_key(tenant, "tenant") if tenant is not None else None,
             validation=validation_mode,
             dry_run=dry_run,
-            actor=actor,
+            actor=_actor(actor),
             progress=progress,
             cache=self.cache,
         )
 
+    @_timed("apply_schema")
     def apply_schema(self, paths: Sequence[Path]) -> SchemaApplyResult:
         return schema.apply_schema(self.db, paths, cache=self.cache)
 
+    @_timed("expire")
     def expire(
         self,
         tenants: Sequence[str] | None = None,
@@ -222,7 +258,7 @@ class Vault:
         all_tenants: bool = False,
         now: datetime | None = None,
         apply: bool = False,
-        actor: str = "library",
+        actor: str | None = None,
         item_limit: int | None = jobs.DEFAULT_ITEM_LIMIT,
     ) -> SweepResult:
         """Expire values past `expires_at`; counts are exact, items listed up to `item_limit`."""
@@ -233,18 +269,19 @@ class Vault:
             now=ensure_utc(now) if now else None,
             apply=apply,
             batch_size=self.settings.batch_size,
-            actor=actor,
+            actor=_actor(actor),
             item_limit=item_limit,
             cache=self.cache,
         )
 
+    @_timed("orphans")
     def orphans(
         self,
         tenants: Sequence[str] | None = None,
         *,
         all_tenants: bool = False,
         apply: bool = False,
-        actor: str = "library",
+        actor: str | None = None,
         item_limit: int | None = jobs.DEFAULT_ITEM_LIMIT,
     ) -> SweepResult:
         """Orphan items whose source is gone; counts exact, items listed up to `item_limit`."""
@@ -254,27 +291,35 @@ class Vault:
             all_tenants=all_tenants,
             apply=apply,
             batch_size=self.settings.batch_size,
-            actor=actor,
+            actor=_actor(actor),
             item_limit=item_limit,
             cache=self.cache,
         )
 
+    @_timed("delete")
     def delete(
-        self, tenant: str, item_id: str, *, force: bool = False, actor: str = "library"
+        self, tenant: str, item_id: str, *, force: bool = False, actor: str | None = None
     ) -> DeleteResult:
         return deletion.delete_item(
-            self.db, _key(tenant, "tenant"), item_id, force=force, actor=actor, cache=self.cache
+            self.db,
+            _key(tenant, "tenant"),
+            item_id,
+            force=force,
+            actor=_actor(actor),
+            cache=self.cache,
         )
 
-    def erase(self, tenant: str, customer: str, *, actor: str = "library") -> EraseResult:
+    @_timed("erase")
+    def erase(self, tenant: str, customer: str, *, actor: str | None = None) -> EraseResult:
         return deletion.erase_customer(
             self.db,
             _key(tenant, "tenant"),
             _key(customer, "customer"),
-            actor=actor,
+            actor=_actor(actor),
             cache=self.cache,
         )
 
+    @_timed("apply_requirements")
     def apply_requirements(self, paths: Sequence[Path]) -> RequirementsApplyResult:
         """Validate requirement files (against the stored schemas and any schema files among
         `paths`), then store each as the whole truth for its scenario; idempotent."""
@@ -282,6 +327,7 @@ class Vault:
 
         return apply_requirements(self.db, paths, cache=self.cache)
 
+    @_timed("gaps")
     def gaps(
         self, tenant: str, customer: str, scenario: str, *, now: datetime | None = None
     ) -> Gaps:
@@ -302,6 +348,55 @@ class Vault:
             cache=self.cache,
         )
 
+    # Observability
+    @_timed("audit")
+    def audit(
+        self,
+        tenant: str,
+        *,
+        customer: str | None = None,
+        item_id: str | None = None,
+        event: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """The tenant's audit events newest first, one keyset page (SPEC §11)."""
+        from ccv.service import audit
+
+        return audit.list_events(
+            self.db,
+            _key(tenant, "tenant"),
+            customer=_key(customer, "customer") if customer is not None else None,
+            item_id=item_id,
+            event=event,
+            actor=actor,
+            since=ensure_utc(since) if since else None,
+            until=ensure_utc(until) if until else None,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    @_timed("report")
+    def report(
+        self,
+        tenants: Sequence[str] | None = None,
+        *,
+        all_tenants: bool = False,
+        now: datetime | None = None,
+    ) -> Report:
+        """Counts per tenant (SPEC §11), each one aggregate query over the reported tenants."""
+        from ccv.service import report
+
+        return report.report(
+            self.db,
+            [_key(t, "tenant") for t in tenants or []],
+            all_tenants=all_tenants,
+            now=ensure_utc(now) if now else None,
+        )
+
     # The read cache
     def cache_stats(self) -> CacheStats:
         """Hits, misses and errors of every process using this Redis (and prefix), and the hit
@@ -317,6 +412,7 @@ class Vault:
         return cache.flush(self.cache, _key(tenant, "tenant") if tenant is not None else None)
 
     # LLM gap fill
+    @_timed("fill")
     def fill(
         self,
         tenant: str,
@@ -328,7 +424,7 @@ class Vault:
         api_base: str | None = None,
         apply: bool = False,
         reveal_pii: bool = False,
-        actor: str = "library",
+        actor: str | None = None,
     ) -> FillResult:
         """Fill the customer's gaps in `scenario` from a conversation transcript (a file or a
         `Transcript`) with one LLM call; dry run unless `apply`. `model` is a litellm model
@@ -356,7 +452,7 @@ class Vault:
             chosen,
             apply=apply,
             reveal_pii=reveal_pii,
-            actor=actor,
+            actor=_actor(actor),
             cache=self.cache,
         )
 

@@ -91,8 +91,8 @@ def list_tenants(tenants: list[str] | None) -> list[str]:
 
 
 def audit_actor(job: str) -> str:
-    """The audit actor of this flow run: `flow:expire/<flow run id>`."""
-    return f"flow:{job}/{flow_run.get_id() or 'local'}"
+    """The audit actor of this flow run: `prefect:expire/<flow run id>`."""
+    return f"prefect:{job}/{flow_run.get_id() or 'local'}"
 
 
 class TenantsFailed(RuntimeError):

@@ -13,7 +13,7 @@ from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from ccv.cli.state import State, state
-from ccv.errors import CcvError
+from ccv.errors import CcvError, UsageError
 
 
 class CcvGroup(TyperGroup):
@@ -79,6 +79,21 @@ def main_options(
     ),
     config: str | None = typer.Option(None, "--config", help="A ccv.toml settings file."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    actor: str | None = typer.Option(
+        None,
+        "--actor",
+        envvar="CCV_ACTOR",
+        help="Who acts, as audit events record it (env CCV_ACTOR; default user:<OS user>).",
+    ),
+    log_format: str = typer.Option(
+        "text", "--log-format", envvar="CCV_LOG_FORMAT", help="Logs on stderr: text or json."
+    ),
+    log_level: str = typer.Option(
+        "warning",
+        "--log-level",
+        envvar="CCV_LOG_LEVEL",
+        help="debug, info, warning (default) or error.",
+    ),
 ) -> None:
     """Customer Context Vault: customer context with lineage, lifecycle and schema."""
     current = state(ctx)
@@ -86,16 +101,29 @@ def main_options(
     current.redis_url = redis_url
     current.config = config
     current.debug = debug
+    from ccv import observe
+
+    try:
+        observe.configure_logging(log_format.lower(), log_level.lower())
+    except ValueError as exc:
+        raise UsageError(f"--log-format/--log-level: {exc}") from None
+    if actor is not None:
+        from ccv.service.audit import check_actor
+
+        current.actor = check_actor(actor)
 
 
 def _register() -> None:
-    from ccv.cli import cache, db, profile, requirements, schema
+    from ccv.cli import audit, cache, db, metrics, profile, report, requirements, schema
 
     app.add_typer(db.app, name="db")
     app.add_typer(schema.app, name="schema")
     app.add_typer(profile.app, name="profile")
     app.add_typer(requirements.app, name="requirements")
     app.add_typer(cache.app, name="cache")
+    app.command("audit")(audit.audit)
+    app.command("report")(report.report)
+    app.add_typer(metrics.app, name="metrics")
 
 
 _register()

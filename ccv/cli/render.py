@@ -11,9 +11,11 @@ from rich.table import Table
 from rich.tree import Tree
 
 from ccv.domain.models import (
+    AuditPage,
     FieldVersion,
     ImportResult,
     Profile,
+    Report,
     SweepResult,
     Trace,
     TraceItem,
@@ -184,3 +186,61 @@ def validation(console: Console, report: ValidationReport) -> None:
         )
     console.print(table)
     console.print("[green]valid[/]" if report.valid else "[red]invalid[/]")
+
+
+def audit(console: Console, page: AuditPage) -> None:
+    if not page.events:
+        console.print("no audit events match")
+        return
+    table = Table(show_lines=False)
+    for column in ("at", "event", "customer", "item", "name", "status", "actor"):
+        table.add_column(column, overflow="fold")
+    for event in page.events:
+        change = ""
+        if event.from_status or event.to_status:
+            change = f"{event.from_status or '-'} → {event.to_status or '-'}"
+        table.add_row(
+            _short_time(event.at),
+            escape(event.event),
+            escape(event.customer or ""),
+            (event.item_id or "")[:8],
+            escape(event.name or ""),
+            change,
+            escape(event.actor),
+        )
+    console.print(table)
+    if page.truncated:
+        console.print(f"more events: --cursor {page.next_cursor}")
+
+
+def report(console: Console, result: Report) -> None:
+    console.print(f"report at {_short_time(result.now)}")
+    if not result.tenants:
+        console.print("no tenants")
+    for tenant, found in result.tenants.items():
+        console.print(f"\n[bold]{escape(tenant)}[/]")
+        table = Table(show_header=True)
+        table.add_column("status")
+        table.add_column("fields", justify="right")
+        table.add_column("assets", justify="right")
+        for status in found.fields:
+            table.add_row(
+                _status_name(status), str(found.fields[status]), str(found.assets.get(status, 0))
+            )
+        console.print(table)
+        console.print(
+            f"customers {found.customers}, identities {found.identities}, "
+            f"overdue {found.overdue}, expiring within 1d {found.expiring['1d']} / "
+            f"7d {found.expiring['7d']}, requiring confirmation {found.requires_confirmation}"
+        )
+        histogram = ", ".join(f"{d}: {n}" for d, n in found.lineage.histogram.items())
+        console.print(f"lineage depth: max {found.lineage.max_depth} ({histogram})")
+        if found.invalid:
+            failing = ", ".join(f"{escape(f)} {n}" for f, n in found.invalid.items())
+            console.print(f"[red]invalid values[/]: {failing}")
+        else:
+            console.print("invalid values: none")
+
+
+def _status_name(status: str) -> str:
+    return f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"

@@ -24,6 +24,7 @@ class State:
     redis_url: str | None = None
     config: str | None = None
     debug: bool = False
+    actor: str | None = None
     _vault: Vault | None = field(default=None, repr=False)
 
     def vault(self) -> Vault:
@@ -53,8 +54,11 @@ def state(ctx: typer.Context) -> State:
 
 
 def actor(ctx: typer.Context) -> str:
-    """The audit actor: the command line that acted."""
-    return "cli:" + ctx.command_path.removeprefix(ctx.find_root().info_name or "ccv").strip()
+    """The audit actor: who (`--actor`, `CCV_ACTOR`, the OS user) via which command line."""
+    from ccv.service.audit import acting
+
+    command = ctx.command_path.removeprefix(ctx.find_root().info_name or "ccv").strip()
+    return acting(f"cli:{command}", state(ctx).actor)
 
 
 def parse_time_option(value: str | None, option: str) -> datetime | None:

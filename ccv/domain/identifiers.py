@@ -32,6 +32,11 @@ def _check_key(value: str, what: str) -> str:
     return value
 
 
+def has_control(value: str) -> bool:
+    """Whether `value` holds a control character (C0, DEL or C1)."""
+    return _CONTROL.search(value) is not None
+
+
 def check_slug(value: object, what: str) -> str:
     if not isinstance(value, str) or not SLUG_RE.fullmatch(value):
         raise ValueError(

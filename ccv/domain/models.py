@@ -239,17 +239,54 @@ class EraseResult(_Model):
 
 
 class AuditEvent(_Model):
+    """One audit event (SPEC §11 keys): ids, names, statuses and actors, never a value."""
+
+    at: Time
     tenant: str
     customer: str | None
     item_id: str | None
-    item_kind: str | None
-    item_name: str | None
+    kind: str | None = None
+    name: str | None
     event: str
     from_status: str | None = None
     to_status: str | None = None
     actor: str
-    at: Time
-    details: dict[str, Any] = ModelField(default_factory=dict)
+    detail: dict[str, Any] = ModelField(default_factory=dict)
+
+
+class AuditPage(_Model):
+    """`ccv audit`: events newest first; `next_cursor` continues where `truncated` stopped."""
+
+    events: list[AuditEvent]
+    truncated: bool
+    next_cursor: str | None = None
+
+
+class LineageDepths(_Model):
+    """Active values by lineage depth: how many vault items lie above each up to its root."""
+
+    max_depth: int = 0
+    histogram: dict[str, int] = ModelField(default_factory=dict)
+
+
+class TenantReport(_Model):
+    """One tenant in `ccv report` (SPEC §11): stored statuses; `overdue` counts the active
+    values and assets past `expires_at` that the expiry sweep has not marked yet."""
+
+    customers: int = 0
+    identities: int = 0
+    fields: dict[str, int] = ModelField(default_factory=dict)
+    assets: dict[str, int] = ModelField(default_factory=dict)
+    overdue: int = 0
+    expiring: dict[str, int] = ModelField(default_factory=lambda: {"1d": 0, "7d": 0})
+    requires_confirmation: int = 0
+    lineage: LineageDepths = ModelField(default_factory=LineageDepths)
+    invalid: dict[str, int] = ModelField(default_factory=dict)
+
+
+class Report(_Model):
+    now: Time
+    tenants: dict[str, TenantReport]
 
 
 class Finding(_Model):

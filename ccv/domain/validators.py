@@ -290,6 +290,18 @@ def make_validator(
     return validate
 
 
+def failure_code(error: str) -> str:
+    """A stable code for a validator's message (logs and metrics carry codes, not values):
+    `allowed_values`, `pattern`, `disabled` (no enabled definition) or `type`."""
+    if error.startswith("is not one of"):
+        return "allowed_values"
+    if error.startswith("does not match the pattern"):
+        return "pattern"
+    if error == "has no enabled definition":
+        return "disabled"
+    return "type"
+
+
 def coerce_cell(text: str, value_type: ValueType) -> Any:
     """Convert a wide-CSV cell (always a string) to the JSON value of value_type.
 

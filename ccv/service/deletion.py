@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from ccv import observe
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.identifiers import canonical_item_id
 from ccv.domain.models import DeleteResult, EraseResult
@@ -88,6 +89,17 @@ def delete_item(
             ],
         )
         owed = outbox.record(conn, tenant, customers=touched, now=now)
+    observe.transitions(kind.value, row.status, "deleted")
+    observe.transitions("item", "active", Status.ORPHANED.value, len(orphaned))
+    observe.event(
+        "delete",
+        tenant,
+        item_id=row.id,
+        kind=kind.value,
+        from_status=row.status,
+        forced=force,
+        orphaned=len(orphaned),
+    )
     if cache is not None:
         cache.deliver(owed)
     return DeleteResult(id=row.id, kind=kind, deleted=True, orphaned=orphaned)
@@ -140,6 +152,16 @@ def erase_customer(
         # In the erase's own transaction: erased values are never served from Redis again,
         # whichever process reads next and whether or not this one reaches Redis.
         owed = outbox.record(conn, tenant, customers=touched, now=now)
+    for kind, kind_rows in rows.items():
+        observe.transitions(kind.value, "any", "erased", len(kind_rows))
+    observe.transitions("item", "active", Status.ORPHANED.value, len(orphaned))
+    observe.event(
+        "erase",
+        tenant,
+        fields=len(rows[ItemKind.FIELD]),
+        assets=len(rows[ItemKind.ASSET]),
+        orphaned=len(orphaned),
+    )
     if cache is not None:
         cache.deliver(owed)
     return EraseResult(

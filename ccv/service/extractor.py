@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic import Field as ModelField
 
+from ccv import observe
 from ccv.domain.conditions import ConditionError, parse_condition
 from ccv.domain.enums import Fallback, Level, ValueType
 from ccv.domain.requirements_file import AgentSchema
@@ -389,6 +390,19 @@ class LLMRequirementExtractor:
             written = {str(path) for path, _, _ in pending}
             for extraction in result.files:
                 extraction.written = extraction.path in written
+        for extraction in result.files:
+            outcome = "cached" if extraction.cached else "answered"
+            observe.extraction_outcome(outcome)
+            observe.extraction_outcome("proposed", extraction.proposed)
+            observe.event(
+                "extraction",
+                scenario=extraction.scenario,
+                file=extraction.path,
+                proposed=extraction.proposed,
+                definitions=len(extraction.definitions),
+                cached=extraction.cached,
+                written=extraction.written,
+            )
         return result
 
 

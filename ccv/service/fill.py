@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from pydantic import Field as ModelField
 
+from ccv import observe
 from ccv.domain.definitions import FieldRules
 from ccv.domain.enums import Source, SourceItemType
 from ccv.domain.models import FieldDefinition
@@ -374,7 +375,7 @@ def fill_gaps(
             rule = rules.get(dropped.field)
             if rule is not None and rule.is_pii:
                 dropped.value = mask_value(dropped.value, rule.value_type)
-    return FillResult(
+    result = FillResult(
         tenant=tenant,
         customer=customer,
         scenario=scenario,
@@ -386,6 +387,21 @@ def fill_gaps(
         rejected=rejected,
         still_missing=[name for name in requested if name not in got],
     )
+    outcome = "filled" if result.applied else "found"
+    observe.fill_outcome(outcome, len(filled))
+    observe.fill_outcome("rejected", len(rejected))
+    observe.fill_outcome("still_missing", len(result.still_missing))
+    observe.event(
+        "fill",
+        tenant,
+        scenario=scenario,
+        applied=result.applied,
+        requested=len(requested),
+        filled=[entry.field for entry in filled],
+        rejected=[{"field": r.field, "reason": r.reason} for r in rejected],
+        still_missing=result.still_missing,
+    )
+    return result
 
 
 def _audit_reveal(db: Database, tenant: str, customer: str, fields: list[str], actor: str) -> None:

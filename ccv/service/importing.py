@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import Connection
 
+from ccv import observe
 from ccv.domain.definitions import FieldRules
 from ccv.domain.enums import ItemKind, SourceItemType, Status, ValidationMode
 from ccv.domain.identifiers import FIELD_NAME_RE, MAX_FIELD_NAME, is_uuid
@@ -31,7 +32,7 @@ from ccv.domain.lifecycle import find_cycle_members
 from ccv.domain.models import ImportIssue, ImportResult
 from ccv.domain.records import ParsedRecord, RecordError, parse_record
 from ccv.domain.timeutil import utcnow
-from ccv.domain.validators import coerce_cell
+from ccv.domain.validators import coerce_cell, failure_code
 from ccv.errors import BackendError, FindingsError, UsageError
 from ccv.service.profiles import refill_current
 from ccv.service.writes import NewItem, store_items
@@ -257,24 +258,38 @@ class _Run:
                 )
             else:
                 message = f"field '{record.name}' is not defined by any agent of {self.tenant}"
-            return self._judge(incoming, mode, message)
+            record.columns["invalid"] = None
+            return self._judge(incoming, mode, message, record.name, "undefined")
         record.value_type = record.value_type or rules.value_type
+        # What the value is judged to be if a lenient mode stores it (ccv.service.validity).
+        record.columns["invalid"] = True
         if record.value_type is not rules.value_type:
             return self._judge(
                 incoming,
                 self.mode or rules.mode,
                 f"{record.name}: value_type {record.value_type.value} contradicts the "
                 f"schema's {rules.value_type.value}",
+                record.name,
+                "value_type",
             )
         if incoming.csv_cell:
             try:
                 record.columns["value"] = coerce_cell(record.columns["value"], rules.value_type)
             except ValueError as exc:
-                return self._judge(incoming, self.mode or rules.mode, f"{record.name} {exc}")
+                return self._judge(
+                    incoming, self.mode or rules.mode, f"{record.name} {exc}", record.name, "type"
+                )
         error, definition_id = rules.check(record.columns["value"])
         record.columns["field_definition_id"] = definition_id
+        record.columns["invalid"] = error is not None
         if error is not None:
-            return self._judge(incoming, self.mode or rules.mode, f"{record.name} {error}")
+            return self._judge(
+                incoming,
+                self.mode or rules.mode,
+                f"{record.name} {error}",
+                record.name,
+                failure_code(error),
+            )
         return True
 
     def candidate(
@@ -327,7 +342,22 @@ class _Run:
                 f"id {candidate.id} is already stored with different content (conflict)",
             )
 
-    def _judge(self, incoming: Incoming, mode: ValidationMode, message: str) -> bool:
+    def _judge(
+        self, incoming: Incoming, mode: ValidationMode, message: str, field: str, code: str
+    ) -> bool:
+        """A value that fails its definitions: rejected, warned about or let through by `mode`
+        (logged and counted by field and code unless validation is disabled; never the value)."""
+        if mode is not ValidationMode.DISABLED:
+            observe.validation_failure(field, code)
+            observe.event(
+                "validation_failure",
+                self.tenant,
+                field=field,
+                code=code,
+                mode=mode.value,
+                file=incoming.file,
+                line=incoming.line,
+            )
         if mode is ValidationMode.STRICT:
             self.reject(incoming, message)
             return False
@@ -373,6 +403,7 @@ def _row(candidate: Candidate, tenant: str, now: datetime) -> dict[str, Any]:
     if record.kind is ItemKind.FIELD:
         row["value_type"] = record.value_type.value if record.value_type else None
         row.setdefault("field_definition_id", None)
+        row.setdefault("invalid", None)
     return row
 
 
@@ -498,6 +529,9 @@ def _stream_first_versions(
 _ACTIVE = Status.ACTIVE.value
 
 
+_VERDICT = {True: "t", False: "f", None: NULL}
+
+
 class _FirstVersionLine:
     """A field record as a COPY text line of an active first version, built straight from the
     checked record: the bulk path's hot loop (ids, names, enums and hashes are already known to
@@ -524,6 +558,7 @@ class _FirstVersionLine:
         "expires_at",
         "field_definition_id",
         "content_hash",
+        "invalid",
     )
 
     def __init__(self, tenant: str, now: datetime) -> None:
@@ -566,6 +601,7 @@ class _FirstVersionLine:
                 NULL if expires_at is None else expires_at.isoformat(),
                 columns.get("field_definition_id") or NULL,
                 candidate.content_hash,
+                _VERDICT[columns.get("invalid")],
             )
         )
 
@@ -731,6 +767,20 @@ def import_incoming(
             if progress is not None:
                 progress(done, steps)
     # Committed: now (never before) the cached copies of these customers may go.
+    if not dry_run and result.superseded:
+        observe.transitions("item", "any", Status.SUPERSEDED.value, result.superseded)
+    observe.event(
+        "import",
+        next(iter(by_tenant)) if len(by_tenant) == 1 else None,
+        tenants=len(by_tenant),
+        records=result.records,
+        inserted=result.inserted,
+        superseded=result.superseded,
+        unchanged=result.unchanged,
+        rejected=result.rejected,
+        warnings=result.warnings,
+        dry_run=dry_run,
+    )
     if cache is not None:
         for recorded in owed:
             cache.deliver(recorded)

@@ -7,10 +7,12 @@ batch first takes the advisory lock of its job and tenant, so concurrent runs ta
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ccv import observe
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.models import SweepItem, SweepResult, TenantSweep
 from ccv.domain.timeutil import utcnow
@@ -84,6 +86,21 @@ def _deliver(cache: RedisCache | None, owed: Owed | None) -> None:
         cache.deliver(owed)
 
 
+def transitioned(tenant: str, kind: ItemKind, rows: Sequence[Any], to: Status) -> None:
+    """Log and count one committed batch of transitions (rows carry their old `status`)."""
+    counts = Counter(str(row.status) for row in rows)
+    for old, count in sorted(counts.items()):
+        observe.transitions(kind.value, old, to.value, count)
+        observe.event(
+            "status_transition",
+            tenant,
+            kind=kind.value,
+            from_status=old,
+            to_status=to.value,
+            count=count,
+        )
+
+
 def resolve_tenants(db: Database, tenants: Sequence[str] | None, all_tenants: bool) -> list[str]:
     if bool(tenants) == all_tenants:
         raise UsageError("give --tenant T or --all-tenants (exactly one)")
@@ -128,6 +145,7 @@ def expire(
                     sweeps.lock_job(conn, "expire", tenant)
                     rows = sweeps.expire_batch(conn, kind, tenant, now, batch_size, actor)
                     owed = _record(conn, tenant, rows)
+                transitioned(tenant, kind, rows, Status.EXPIRED)
                 _deliver(cache, owed)
                 listing.add(kind, rows, len(rows))
                 if len(rows) < batch_size:
@@ -168,6 +186,7 @@ def orphans(
                     rows = sweeps.orphan_candidates(conn, kind, tenant, limit=batch_size)
                     sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor)
                     owed = _record(conn, tenant, rows)
+                transitioned(tenant, kind, rows, Status.ORPHANED)
                 _deliver(cache, owed)
                 listing.add(kind, rows, len(rows))
                 if len(rows) < batch_size:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from ccv import observe
 from ccv.domain.enums import SourceItemType, Status
 from ccv.domain.identifiers import canonical_item_id
 from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
@@ -79,4 +80,19 @@ def trace(db: Database, tenant: str, item_id: str) -> Trace:
             nodes.append(TraceNode(item=_item(row), dependents=grow(row.id)))
         return nodes
 
-    return Trace(item=_item(rows[0]), chain=chain, dependents=grow(rows[0].id), truncated=truncated)
+    result = Trace(
+        item=_item(rows[0]), chain=chain, dependents=grow(rows[0].id), truncated=truncated
+    )
+    # Depth as `ccv report` counts it: the vault items above this one (a missing one included).
+    depth = sum(1 for link in chain if link.kind != "external")
+    observe.lineage_depth(depth)
+    observe.event(
+        "lineage_traversal",
+        tenant,
+        item_id=result.item.id,
+        kind=result.item.kind,
+        depth=depth,
+        dependents=len(seen) - 1,
+        truncated=truncated,
+    )
+    return result

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ccv.domain.definitions import compile_rules
 from ccv.domain.models import FieldDefinition, Finding, SchemaApplyResult
 from ccv.domain.schema_file import parse_schema
 from ccv.domain.timeutil import utcnow
 from ccv.domain.yamldoc import YamlError, parse_yaml
 from ccv.errors import InvalidFilesError, UsageError
+from ccv.service import validity
 from ccv.store import outbox
 from ccv.store.database import Database
 from ccv.store.definitions import load_definitions, replace_agent
@@ -112,12 +114,17 @@ def apply_schema(
             conflicts = _conflicts(group, load_definitions(conn, tenant))
             if conflicts:
                 raise InvalidFilesError(conflicts)
+            names: set[str] = set()
             for (_, agent), definitions in sorted(group.items()):
-                c, u, same, removed = replace_agent(conn, tenant, agent, definitions, now)
+                c, u, same, removed, touched = replace_agent(conn, tenant, agent, definitions, now)
                 created, updated, unchanged = created + c, updated + u, unchanged + same
                 disabled += removed
-                if c or u or removed:
-                    changed.add(tenant)
+                names |= touched
+            if names:
+                changed.add(tenant)
+                # The active values of the changed names are judged by the new definitions.
+                rules = compile_rules(load_definitions(conn, tenant))
+                validity.restamp(conn, tenant, rules, names)
         # PII flags and validators feed every cached read of these tenants.
         owed = [outbox.record(conn, tenant, epoch=True, now=now) for tenant in sorted(changed)]
         stored = [

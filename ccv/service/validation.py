@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ccv import observe
 from ccv.domain.definitions import compile_rules
 from ccv.domain.enums import ItemKind
 from ccv.domain.models import FieldCheck, FieldDefinition, ValidationReport
 from ccv.domain.timeutil import utcnow
+from ccv.domain.validators import failure_code
 from ccv.errors import NotFoundError
 from ccv.service.profiles import live_rows, not_found, read_current
 from ccv.store import items as store
@@ -77,6 +79,11 @@ def validate_profile(
     return _report(tenant, customer, agent, definitions, values)
 
 
+def _failed(tenant: str, agent: str, field: str, code: str) -> None:
+    observe.validation_failure(field, code)
+    observe.event("validation_failure", tenant, agent=agent, field=field, code=code)
+
+
 def _report(
     tenant: str,
     customer: str,
@@ -95,8 +102,10 @@ def _report(
             continue
         error, _ = rule.check(value)
         if error is not None:
+            _failed(tenant, agent, name, failure_code(error))
             results.append(FieldCheck(field=name, status="invalid", message=f"{name} {error}"))
         elif rule.definitions[0].required_verification and not verified:
+            _failed(tenant, agent, name, "unverified")
             results.append(
                 FieldCheck(field=name, status="invalid", message=f"{name} must be verified")
             )

@@ -36,6 +36,7 @@ from urllib.parse import quote
 
 import orjson
 
+from ccv import observe
 from ccv.errors import BackendError, UsageError
 
 if TYPE_CHECKING:
@@ -79,23 +80,39 @@ end
 return out
 """
 
+# Whether this process reported Redis degraded and has not seen it recover since: one warning
+# per outage, however many reads fall back, and one info event when it is back.
 _warned = False
 _warned_lock = threading.Lock()
 
 
 def _warn_once(url: str, exc: BaseException) -> None:
-    """One warning per process, however many reads fall back."""
+    """Report the cache degraded, once per outage of this process."""
     global _warned
     with _warned_lock:
         if _warned:
             return
         _warned = True
-    log.warning(
-        "Redis cache at %s is unavailable (%s: %s); reading from the database until it is back",
-        url,
-        type(exc).__name__,
-        str(exc).splitlines()[0] if str(exc) else "",
+    observe.event(
+        "cache_degraded",
+        level=logging.WARNING,
+        logger=log,
+        message=(
+            f"Redis cache at {url} is unavailable ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); reading from the database "
+            "until it is back"
+        ),
+        error=type(exc).__name__,
     )
+
+
+def _recovered(url: str) -> None:
+    global _warned
+    with _warned_lock:
+        if not _warned:
+            return
+        _warned = False
+    observe.event("cache_recovered", logger=log, message=f"Redis cache at {url} is back")
 
 
 def _enc(text: str) -> str:
@@ -292,6 +309,7 @@ class RedisCache:
         with self._lock:
             self._down_until = time.monotonic() + self.retry_seconds
             self._pending["errors"] += 1
+        observe.cache_lookups("error")
         _warn_once(self.safe_url, exc)
 
     def _usable(self) -> bool:
@@ -309,6 +327,7 @@ class RedisCache:
     def _skipped(self) -> None:
         with self._lock:
             self._pending["errors"] += 1
+        observe.cache_lookups("error")
 
     # --- counters -----------------------------------------------------------------------------
 
@@ -316,6 +335,10 @@ class RedisCache:
         with self._lock:
             self._pending["hits"] += hits
             self._pending["misses"] += misses
+        observe.cache_lookups("hit", hits)
+        observe.cache_lookups("miss", misses)
+        if _warned:
+            _recovered(self.safe_url)
 
     def _take_pending(self, force: bool = False) -> dict[str, int]:
         with self._lock:

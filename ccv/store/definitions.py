@@ -46,13 +46,15 @@ def _payload(definition: FieldDefinition) -> dict[str, Any]:
 
 def replace_agent(
     conn: Connection, tenant: str, agent: str, definitions: Sequence[FieldDefinition], now: datetime
-) -> tuple[int, int, int, int]:
+) -> tuple[int, int, int, int, set[str]]:
     """Make the stored definitions of one agent equal the given ones.
 
-    Returns (created, updated, unchanged, disabled). Ids are kept across updates.
+    Returns (created, updated, unchanged, disabled, names created, updated or disabled). Ids
+    are kept across updates.
     """
     stored = {d.name: d for d in load_definitions(conn, tenant, agent)}
     created = updated = unchanged = 0
+    changed: set[str] = set()
     for definition in definitions:
         payload = _payload(definition)
         old = stored.pop(definition.name, None)
@@ -68,6 +70,7 @@ def replace_agent(
                 )
             )
             created += 1
+            changed.add(definition.name)
         elif {k: v for k, v in _payload(old).items() if k != "source_file"} == {
             k: v for k, v in payload.items() if k != "source_file"
         }:
@@ -79,6 +82,7 @@ def replace_agent(
                 .values(updated_at=now, **payload)
             )
             updated += 1
+            changed.add(definition.name)
     # A definition the file no longer has is disabled, not deleted: its PII flag keeps masking
     # the values already stored, and its id stays valid for their field_definition_id.
     retired = [name for name, old in stored.items() if old.enabled]
@@ -88,7 +92,7 @@ def replace_agent(
             .where(defs.c.tenant == tenant, defs.c.agent == agent, defs.c.name.in_(retired))
             .values(enabled=False, updated_at=now)
         )
-    return created, updated, unchanged, len(retired)
+    return created, updated, unchanged, len(retired), changed | set(retired)
 
 
 def fingerprint(conn: Connection, tenant: str) -> tuple[int, Any]:

@@ -89,6 +89,8 @@ fields = Table(
     Column("expires_at", UTCDateTime()),
     Column("field_definition_id", ID),
     Column("content_hash", String(64), nullable=False),
+    # Fails the tenant's current definitions (null: the name has none); ccv.service.validity.
+    Column("invalid", Boolean),
 )
 
 assets = Table(

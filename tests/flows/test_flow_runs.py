@@ -96,7 +96,7 @@ def test_expire_flow_sweeps_each_tenant_and_a_second_run_changes_nothing(
     assert Counter(tenant for tenant, _, _ in events) == expected
     assert len({item for _, item, _ in events}) == 5
     run_id = state.state_details.flow_run_id
-    assert {actor for t, _, actor in events if t == DEMO} == {f"flow:expire/{run_id}"}
+    assert {actor for t, _, actor in events if t == DEMO} == {f"prefect:expire/{run_id}"}
 
     again, counts = _run(expire, now=NOW)
     assert again.is_completed() and counts == {DEMO: 0, "globex": 0}
@@ -262,6 +262,6 @@ def test_two_concurrent_expiry_runs_transition_each_item_exactly_once(
     # Each run's audit events are the items it reported.
     actors = Counter(actor for _, _, actor in events)
     assert dict(actors) == {
-        f"flow:expire/{state.state_details.flow_run_id}": n
+        f"prefect:expire/{state.state_details.flow_run_id}": n
         for state, n in zip(results, counts, strict=True)
     }

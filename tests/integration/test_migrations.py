@@ -109,6 +109,88 @@ def test_migrations_go_up_down_and_up_again_with_data(empty_url: str, tmp_path: 
         engine.dispose()
 
 
+def _rows(engine: Engine, sql: str) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def test_0003_judges_stored_values_and_renames_flow_actors_both_ways(empty_url: str) -> None:
+    """Data written by 0002's ccv: 0003 stamps every active value by the definitions it finds
+    and renames flow actors; the downgrade gives the 0002 schema and actors back."""
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine, "0002")
+        now = "2026-01-01 00:00:00"
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO field_definitions (tenant, agent, name, id, value_type,"
+                    " allowed_values, validation_mode, required_verification, is_pii, enabled,"
+                    " updated_at) VALUES ('acme', 'bot', 'tier', 'd-1', 'enum', :allowed,"
+                    " 'warn', false, false, true, :now)"
+                ),
+                {"allowed": '["gold", "silver"]', "now": now},
+            )
+            for n, (name, value, status) in enumerate(
+                [
+                    ("tier", '"gold"', "active"),
+                    ("tier", '"bronze"', "active"),
+                    ("tier", '"bronze"', "superseded"),
+                    ("nickname", '"Ana"', "active"),
+                ]
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO fields (tenant, id, customer, name, value, source, status,"
+                        " confidence, requires_confirmation, verified, collected_at, updated_at,"
+                        " content_hash) VALUES ('acme', :id, :customer, :name, :value,"
+                        " 'imported', :status, 1.0, false, false, :now, :now, 'h')"
+                    ),
+                    {
+                        "id": f"i-{n}",
+                        "customer": f"c-{n}",
+                        "name": name,
+                        "value": value,
+                        "status": status,
+                        "now": now,
+                    },
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (tenant, event, actor, at) VALUES"
+                    " ('acme', 'status_change', 'flow:expire/run-1', :now),"
+                    " ('acme', 'status_change', 'cli:profile expire', :now)"
+                ),
+                {"now": now},
+            )
+
+        upgrade(engine, "0003")
+        assert _rows(engine, "SELECT id, invalid FROM fields ORDER BY id") == [
+            ("i-0", False),
+            ("i-1", True),
+            ("i-2", None),  # not active: not judged
+            ("i-3", None),  # no definition of nickname
+        ]
+        assert sorted(_rows(engine, "SELECT actor FROM audit_events")) == [
+            ("cli:profile expire",),
+            ("prefect:expire/run-1",),
+        ]
+
+        downgrade(engine, "0002")
+        with engine.connect() as conn:
+            assert "invalid" not in {c["name"] for c in inspect(conn).get_columns("fields")}
+            indexes = {i["name"] for i in inspect(conn).get_indexes("fields")}
+        assert not indexes & {"ix_fields_status", "ix_fields_invalid"}
+        assert "uq_fields_active" in indexes  # the partial unique index survives
+        assert sorted(_rows(engine, "SELECT actor FROM audit_events")) == [
+            ("cli:profile expire",),
+            ("flow:expire/run-1",),
+        ]
+        assert len(_rows(engine, "SELECT id FROM fields")) == 4
+    finally:
+        engine.dispose()
+
+
 def test_postgresql_without_schema_is_not_migrated_by_reads(fresh_pg_url: str) -> None:
     with (
         Vault(Settings(database_url=fresh_pg_url)) as vault,
@@ -133,14 +215,15 @@ def test_postgresql_schema_behind_the_code_stops_with_upgrade_advice(
     finally:
         engine.dispose()
     # The code of the next release: its head is one revision further.
-    monkeypatch.setattr(migrate, "HEAD_REVISION", "0003")
+    following = f"{int(HEAD_REVISION) + 1:04d}"
+    monkeypatch.setattr(migrate, "HEAD_REVISION", following)
     with (
         Vault(Settings(database_url=fresh_pg_url)) as vault,
         pytest.raises(SchemaOutdatedError) as caught,
     ):
         vault.get_profile("acme", "c-1")
     assert caught.value.exit_code == 5
-    assert f"at revision {HEAD_REVISION}, this ccv needs 0003" in str(caught.value)
+    assert f"at revision {HEAD_REVISION}, this ccv needs {following}" in str(caught.value)
     assert "run `ccv db upgrade`" in str(caught.value)
 
 
