@@ -97,9 +97,8 @@ class Vault:
             with self._cache_lock:
                 if self._cache is None:
                     from ccv.store.cache import build_cache
-                    from ccv.store.outbox import Outbox
 
-                    self._cache = build_cache(self.settings, Outbox(self.db))
+                    self._cache = build_cache(self.settings, self.db)
         return self._cache
 
     def __enter__(self) -> Vault:

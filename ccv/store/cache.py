@@ -21,6 +21,9 @@ Correctness rests on generations (README "Read cache"):
   its tenant is owed before it serves from Redis: a new process at once, a long-lived one at
   least every `retry_seconds`. A restarted Redis (new run id) serves nothing written before the
   restart.
+
+Entries are sealed with their tenant's key (`ccv.store.sealing`): Redis holds no value in the
+clear, PII included; only generation counters and hit/miss counts are plain.
 """
 
 from __future__ import annotations
@@ -43,11 +46,14 @@ if TYPE_CHECKING:
     from redis import Redis
 
     from ccv.config import Settings
+    from ccv.store.database import Database
     from ccv.store.outbox import Outbox, Owed
+    from ccv.store.sealing import Sealer
 
 log = logging.getLogger("ccv.cache")
 
-FORMAT = b"\x02"  # first byte of every entry: the layout version (2: gap rows carry collected_at)
+# First byte of every entry: the layout version (2: gap rows carry collected_at; 3: sealed).
+FORMAT = b"\x03"
 STATS_FIELDS = ("hits", "misses", "errors")
 # A customer's generation outlives any entry that depends on it (see _GEN_TTL_MS below).
 MIN_GEN_TTL_SECONDS = 3600
@@ -123,10 +129,12 @@ def _enc(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A cache entry's key and the generation keys it depends on."""
+    """A cache entry's key, the generation keys it depends on and its tenant (whose key seals
+    it)."""
 
     key: str
     gens: tuple[str, ...]
+    tenant: str
 
 
 class Keys:
@@ -159,6 +167,7 @@ class Keys:
         return Entry(
             f"{self._tenant(tenant)}:p:{_enc(customer)}",
             (self.epoch(tenant), self.customer_gen(tenant, customer)),
+            tenant,
         )
 
     def gap_rows(self, tenant: str, customer: str) -> Entry:
@@ -166,15 +175,17 @@ class Keys:
         return Entry(
             f"{self._tenant(tenant)}:r:{_enc(customer)}",
             (self.epoch(tenant), self.customer_gen(tenant, customer)),
+            tenant,
         )
 
     def definitions(self, tenant: str) -> Entry:
-        return Entry(f"{self._tenant(tenant)}:d", (self.epoch(tenant),))
+        return Entry(f"{self._tenant(tenant)}:d", (self.epoch(tenant),), tenant)
 
     def scenario(self, tenant: str, scenario: str) -> Entry:
         return Entry(
             f"{self._tenant(tenant)}:s:{_enc(scenario)}",
             (self.epoch(tenant), self.requirements_gen(tenant)),
+            tenant,
         )
 
     def stats(self) -> str:
@@ -223,6 +234,7 @@ class RedisCache:
     def __init__(
         self,
         url: str,
+        sealer: Sealer,
         *,
         prefix: str = "ccv",
         ttl_seconds: int = 1800,
@@ -231,6 +243,7 @@ class RedisCache:
         outbox: Outbox | None = None,
     ) -> None:
         self.url = url
+        self.sealer = sealer
         self.outbox = outbox
         self.keys = Keys(prefix)
         self.ttl_ms = max(1, int(ttl_seconds * 1000))
@@ -410,12 +423,14 @@ class RedisCache:
         self._count(hits, len(entries) - hits)
         return snapshot
 
-    @staticmethod
-    def _decode(raw: bytes | None, snapshot: Snapshot, entry: Entry) -> Any | None:
+    def _decode(self, raw: bytes | None, snapshot: Snapshot, entry: Entry) -> Any | None:
         if not raw or raw[:1] != FORMAT:
             return None
+        plain = self.sealer.open(entry.tenant, entry.key, memoryview(raw)[1:])
+        if plain is None:
+            return None
         try:
-            incarnation, gens, payload = orjson.loads(memoryview(raw)[1:])
+            incarnation, gens, payload = orjson.loads(plain)
         except (orjson.JSONDecodeError, ValueError, TypeError):
             return None
         if incarnation != snapshot.incarnation:
@@ -426,7 +441,8 @@ class RedisCache:
 
     def encode(self, snapshot: Snapshot, entry: Entry, payload: Any) -> bytes:
         gens = [snapshot.gens.get(key, "") for key in entry.gens]
-        return FORMAT + orjson.dumps([snapshot.incarnation, gens, payload])
+        plain = orjson.dumps([snapshot.incarnation, gens, payload])
+        return FORMAT + self.sealer.seal(entry.tenant, entry.key, plain)
 
     def fill(self, snapshot: Snapshot, entry: Entry, payload: Any) -> bool:
         """Store what the database returned, only if none of the entry's generations moved
@@ -621,20 +637,24 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def build_cache(settings: Settings, outbox: Outbox | None = None) -> RedisCache | None:
-    """The cache the settings ask for (None without `redis_url`); connects on first use.
-    `outbox`: the database's invalidation outbox, delivered before entries are served."""
+def build_cache(settings: Settings, db: Database) -> RedisCache | None:
+    """The cache the settings ask for (None without `redis_url`); connects on first use. `db`
+    holds the invalidation outbox (delivered before entries are served) and the sealing keys."""
     if not settings.redis_url:
         return None
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         from ccv.errors import UsageError
 
         raise UsageError("the Redis URL must start with redis://, rediss:// or unix://")
+    from ccv.store.outbox import Outbox
+    from ccv.store.sealing import Sealer
+
     return RedisCache(
         settings.redis_url,
+        Sealer(db),
         prefix=settings.cache_prefix,
         ttl_seconds=settings.cache_ttl_seconds,
         timeout_seconds=settings.redis_timeout_seconds,
         retry_seconds=settings.redis_retry_seconds,
-        outbox=outbox,
+        outbox=Outbox(db),
     )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -212,4 +213,14 @@ cache_outbox = Table(
     # saw, so an invalidation recorded again meanwhile stays owed.
     Column("token", String(32), nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
+)
+
+# The key each tenant's cache entries are sealed with (`ccv.store.sealing`): Redis never holds a
+# value in the clear.
+cache_keys = Table(
+    "cache_keys",
+    metadata,
+    Column("tenant", String(128), primary_key=True),
+    Column("key", LargeBinary(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

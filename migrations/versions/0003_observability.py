@@ -6,6 +6,8 @@
   definition), judged for the values already stored, so `ccv report` counts with one query.
 - `(tenant, status, expires_at)` on fields and assets: the report's counts by status, overdue
   and expiring values are index scans.
+- `cache_keys`: the key each tenant's Redis entries are sealed with, so Redis never holds a
+  value (PII included) in the clear.
 
 Revision ID: 0003
 Revises: 0002
@@ -81,9 +83,16 @@ def upgrade() -> None:
         sqlite_where=flagged,
     )
     _judge_stored_values(op.get_bind())
+    op.create_table(
+        "cache_keys",
+        sa.Column("tenant", sa.String(128), primary_key=True),
+        sa.Column("key", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("cache_keys")
     op.drop_index("ix_fields_invalid", table_name="fields")
     for table in ("fields", "assets"):
         op.drop_index(f"ix_{table}_status", table_name=table)

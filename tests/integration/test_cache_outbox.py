@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from ccv.config import Settings
+from ccv.store.cache import Keys
 from ccv.vault import Vault
 from tests.integration.test_cache_faults import RedisServer, owed_rows
 from tests.integration.test_cache_faults import server as server  # noqa: F401 - the fixture
@@ -233,6 +234,25 @@ def test_writer_killed_between_commit_and_delivery(
     assert owed_rows(database_url) == []
 
 
+def redis_contents(server: RedisServer, vault: Vault) -> tuple[bytes, bytes]:
+    """Every key's serialized value as Redis holds it, and every entry opened with its
+    tenant's key (what the cache could serve)."""
+    client = server.client()
+    keys = sorted(client.scan_iter(count=1000))
+    dump = b"".join(client.dump(key) or b"" for key in keys)
+    assert vault.cache is not None
+    opened = []
+    for key in keys:
+        name = key.decode()
+        if Keys.is_entry(name):
+            value = client.get(key)
+            assert value is not None
+            plain = vault.cache.sealer.open(TENANT, name, value[1:])
+            assert plain is not None, f"{name} does not open with the tenant's key"
+            opened.append(plain)
+    return dump, b"".join(opened)
+
+
 def test_erased_customer_is_never_served_from_redis_by_any_read(
     database_url: str,
     server: RedisServer,  # noqa: F811
@@ -252,10 +272,9 @@ def test_erased_customer_is_never_served_from_redis_by_any_read(
         assert setup.get_profile(TENANT, "c-1").fields["email"].value != SECRET  # masked
         assert setup.gaps(TENANT, "c-1", "signup").missing == []
         assert setup.validate_profile(TENANT, "c-1", "bot").valid
-    dump = b"".join(
-        server.client().dump(key) or b"" for key in server.client().scan_iter(count=1000)
-    )
-    assert SECRET.encode() in dump  # the cache holds the value (unmasked rows)
+    dump, opened = redis_contents(server, setup)
+    assert SECRET.encode() in opened  # the cache holds the value (unmasked rows)...
+    assert SECRET.encode() not in dump  # ...sealed
     ok(ccv_process(database_url, None, "profile", "erase", "c-1", "--tenant", TENANT, "--yes"))
 
     assert shown(database_url, server) is None
@@ -284,9 +303,8 @@ def test_erased_customer_is_never_served_from_redis_by_any_read(
     assert {m.field for m in setup.gaps(TENANT, "c-1", "signup").missing} == {"email", "nickname"}
     # Served nothing, and Redis no longer holds an entry that could: every read above refilled
     # from the database, which has nothing of the customer.
-    dump = b"".join(
-        server.client().dump(key) or b"" for key in server.client().scan_iter(count=1000)
-    )
+    dump, opened = redis_contents(server, setup)
+    assert SECRET.encode() not in opened
     assert SECRET.encode() not in dump
 
 
