@@ -1,21 +1,27 @@
-"""What the flows share: the vault they run on, the retry policy, and the run report (return
-value, log lines and a table artifact in the Prefect UI)."""
+"""What the flows share: the vault they run on, the retry policy, ccv's events in the run logs,
+and the run report (return value, log lines, and table artifacts in the Prefect UI: what the run
+did, and `ccv report` of the tenants it swept)."""
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from prefect import Task, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
+from ccv import observe
 from ccv.config import load_settings
 from ccv.errors import BackendError, SchemaOutdatedError
 from ccv.service import jobs
@@ -93,6 +99,69 @@ def list_tenants(tenants: list[str] | None) -> list[str]:
 def audit_actor(job: str) -> str:
     """The audit actor of this flow run: `prefect:expire/<flow run id>`."""
     return f"prefect:{job}/{flow_run.get_id() or 'local'}"
+
+
+class _RunLogs(logging.Handler):
+    """ccv's events, as `--log-format json` writes them, in the log of the Prefect task or flow
+    run whose thread emitted them (nothing outside a run)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(observe.JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if TaskRunContext.get() is None and FlowRunContext.get() is None:
+            return
+        try:
+            get_run_logger().log(record.levelno, self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never fail the run
+            self.handleError(record)
+
+
+def log_ccv_events() -> None:
+    """Send ccv's events (status transitions per batch, cache degradation, ...) to the run logs,
+    from CCV_LOG_LEVEL up (default `info` in flows: the run log is where they are read)."""
+    ccv_log = logging.getLogger("ccv")
+    if not any(isinstance(handler, _RunLogs) for handler in ccv_log.handlers):
+        ccv_log.addHandler(_RunLogs())
+    level = os.environ.get("CCV_LOG_LEVEL", "info").lower()
+    ccv_log.setLevel(level.upper() if level in observe.LOG_LEVELS else logging.INFO)
+
+
+@task(name="report-tenants", **RETRYING)
+def report_tenants(tenants: Sequence[str], now: datetime | None = None) -> dict[str, Any]:
+    """`ccv report` of the swept tenants, after the sweep (the JSON of SPEC §11)."""
+    if not tenants:
+        return {"now": None, "tenants": {}}
+    result: dict[str, Any] = vault().report(list(tenants), now=now).model_dump(mode="json")
+    return result
+
+
+def publish_report(job: str, tenants: Sequence[str], now: datetime | None = None) -> None:
+    """Publish `ccv report` of `tenants` as the table artifact `ccv-JOB-report`, one row per
+    tenant (nested counts flattened: `fields.active`, `expiring.1d`, `invalid.email`). A report
+    that fails after its retries is logged as an error and the run keeps its sweep's result."""
+    try:
+        swept = report_tenants(tenants, now)
+    except Exception as exc:  # noqa: BLE001 - the sweep is done; its result stands
+        get_run_logger().error("%s: no report artifact: %s: %s", job, type(exc).__name__, exc)
+        return
+    rows = [{"tenant": t, **_flat(counts)} for t, counts in sorted(swept["tenants"].items())]
+    create_table_artifact(
+        table=rows,
+        key=f"ccv-{job}-report",
+        description=f"ccv report of the tenants this {job} run swept (now={swept['now']})",
+    )
+
+
+def _flat(counts: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in counts.items():
+        if isinstance(value, Mapping):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 class TenantsFailed(RuntimeError):

@@ -13,6 +13,8 @@ from flows._common import (
     audit_actor,
     gather,
     list_tenants,
+    log_ccv_events,
+    publish_report,
     report,
     task_runner,
     vault,
@@ -46,6 +48,7 @@ def expire(
     apply: false makes it a dry run that only counts.
     Returns the number of items expired (or expiring, in a dry run) per tenant.
     """
+    log_ccv_events()
     at = now or utcnow()
     who = audit_actor("expire")
     futures = {
@@ -54,6 +57,7 @@ def expire(
     }
     done, failed = gather(futures)
     counts = {tenant: result.tenants[tenant].count for tenant, result in done.items()}
+    publish_report("expire", sorted(done), now=at)
     report(
         "expire",
         {t: {"expired": n, "applied": apply, "now": at.isoformat()} for t, n in counts.items()},

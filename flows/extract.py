@@ -13,6 +13,7 @@ from ccv.service.extraction import ChangeSet, ExtractionResult
 from flows._common import (
     RETRYING,
     gather,
+    log_ccv_events,
     report,
     task_runner,
 )
@@ -69,6 +70,7 @@ def extract(
     state_file: where the content hashes are kept (default DIRECTORY/.ccv-extract-state.json).
     Returns the number of files extracted per tenant.
     """
+    log_ccv_events()
     changes = detect_changes(directory, state_file)
     if changes.unreadable:
         get_run_logger().warning(

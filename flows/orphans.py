@@ -10,6 +10,8 @@ from flows._common import (
     audit_actor,
     gather,
     list_tenants,
+    log_ccv_events,
+    publish_report,
     report,
     task_runner,
     vault,
@@ -39,6 +41,7 @@ def orphans(
     apply: false makes it a dry run that only counts.
     Returns the number of items orphaned (or to orphan, in a dry run) per tenant.
     """
+    log_ccv_events()
     who = audit_actor("orphans")
     futures = {
         tenant: orphans_tenant.submit(tenant, apply, batch_size, who)
@@ -46,6 +49,7 @@ def orphans(
     }
     done, failed = gather(futures)
     counts = {tenant: result.tenants[tenant].count for tenant, result in done.items()}
+    publish_report("orphans", sorted(done))
     report(
         "orphans",
         {t: {"orphaned": n, "applied": apply} for t, n in counts.items()},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -127,6 +128,14 @@ def test_orphans_flow_dry_run_then_apply_then_nothing(flow_db: str, demo_vault: 
     applied, counts = _run(orphans, tenants=[DEMO], batch_size=1)
     assert applied.is_completed() and counts == {DEMO: expected}
     assert len(_audit(flow_db, "orphaned")) == expected
+    (row,) = _artifact("ccv-orphans-report", applied)
+    now = demo_vault.report([DEMO]).tenants[DEMO]
+    assert row["tenant"] == DEMO
+    assert (row["fields.orphaned"], row["assets.orphaned"]) == (
+        now.fields["orphaned"],
+        now.assets["orphaned"],
+    )
+    assert now.fields["orphaned"] + now.assets["orphaned"] >= expected
 
     again, counts = _run(orphans)
     assert again.is_completed() and counts == {DEMO: 0}
@@ -265,3 +274,63 @@ def test_two_concurrent_expiry_runs_transition_each_item_exactly_once(
         f"prefect:expire/{state.state_details.flow_run_id}": n
         for state, n in zip(results, counts, strict=True)
     }
+
+
+class _RunRecords(logging.Handler):
+    """What the flow and task run loggers were given (Prefect's own loggers, as its API log
+    handler and console see them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_sweeps_log_ccv_events_and_publish_the_report_of_the_swept_tenants(
+    flow_db: str, demo_vault: Vault
+) -> None:
+    _add_globex(demo_vault)
+    runs = _RunRecords()
+    loggers = [logging.getLogger("prefect.task_runs"), logging.getLogger("prefect.flow_runs")]
+    for logger in loggers:
+        logger.addHandler(runs)
+    try:
+        state, counts = _run(expire, now=NOW)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(runs)
+    assert state.is_completed() and counts == {DEMO: 3, "globex": 2}
+    # ccv's own events, as `--log-format json` writes them, in the task runs' logs.
+    events = [
+        json.loads(record.getMessage())
+        for record in runs.records
+        if record.getMessage().startswith("{")
+    ]
+    swept = Counter()
+    for event in events:
+        assert event.keys() >= {"ts", "level", "event", "tenant"}
+        if event["event"] == "status_transition":
+            assert event["to_status"] == "expired"
+            swept[event["tenant"]] += event["count"]
+    assert swept == {DEMO: 3, "globex": 2}
+
+    report = demo_vault.report(["globex", DEMO], now=NOW).model_dump(mode="json")
+    assert report["tenants"]["globex"]["fields"]["expired"] == 2
+    artifact = Artifact.get("ccv-expire-report")
+    assert artifact is not None and artifact.type == "table"
+    assert artifact.flow_run_id == state.state_details.flow_run_id
+    rows = {row.pop("tenant"): row for row in json.loads(str(artifact.data))}
+    assert rows.keys() == {DEMO, "globex"}
+    assert rows["globex"]["fields.expired"] == 2
+    assert rows["globex"]["overdue"] == 0  # swept: nothing left past its expiry
+    for tenant, counts_of in report["tenants"].items():
+        flat = {
+            f"{key}.{inner}" if isinstance(value, dict) else key: inner_value
+            for key, value in counts_of.items()
+            for inner, inner_value in (value.items() if isinstance(value, dict) else [(key, value)])
+            if key != "lineage"
+        }
+        assert {k: v for k, v in rows[tenant].items() if not k.startswith("lineage.")} == flat
+        assert rows[tenant]["lineage.max_depth"] == counts_of["lineage"]["max_depth"]
