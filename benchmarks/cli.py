@@ -34,6 +34,7 @@ RUN_ORDER = (
     "profile_read_p99_ms",
     "trace_depth100_ms",
     "gaps_p99_ms",
+    "report_s",
     "cached_read_p99_ms",
     "cached_read_checked_p99_ms",
     "expire_dry_run_s",

@@ -12,6 +12,7 @@ from benchmarks.metrics import (  # noqa: F401 - imported for their registration
     llm,
     offline,
     reads,
+    report,
     requirements,
     sweeps,
     writes,

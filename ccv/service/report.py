@@ -17,14 +17,16 @@ from typing import Any
 from sqlalchemy import Connection, TextClause, bindparam, text
 
 from ccv.domain.enums import Status
+from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
 from ccv.domain.models import LineageDepths, Report, TenantReport
 from ccv.domain.timeutil import utcnow
 from ccv.service.jobs import resolve_tenants
 from ccv.store.database import Database
 from ccv.store.tables import UTCDateTime
 
-# A chain longer than this is a cycle written behind the vault's back: the walk stops there.
-MAX_DEPTH = 64
+# The walk stops where `ccv profile trace` stops: a longer chain is a cycle written behind the
+# vault's back.
+MAX_DEPTH = MAX_LINEAGE_DEPTH
 _VAULT_TYPES = "('profile_field', 'profile_asset')"
 
 _CUSTOMERS = "SELECT tenant, count(*) FROM profiles {where} GROUP BY tenant"

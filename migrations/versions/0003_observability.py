@@ -5,7 +5,9 @@
 - `fields.invalid`: whether an active value fails its tenant's current definitions (null: no
   definition), judged for the values already stored, so `ccv report` counts with one query.
 - `(tenant, status, expires_at)` on fields and assets: the report's counts by status, overdue
-  and expiring values are index scans.
+  and expiring values are index scans; partial indexes of the derived items (the lineage walk),
+  of the values that require confirmation and of the invalid ones make those counts cost what
+  they count.
 - `cache_keys`: the key each tenant's Redis entries are sealed with, so Redis never holds a
   value (PII included) in the clear.
 
@@ -61,27 +63,35 @@ def _judge_stored_values(conn: sa.Connection) -> None:
         restamp(conn, tenant, compile_rules(tenant_definitions))
 
 
+def _postgres() -> bool:
+    return bool(op.get_bind().dialect.name == "postgresql")
+
+
 def upgrade() -> None:
     op.create_index("ix_audit_events_at", "audit_events", ["tenant", "at", "id"])
     op.execute(
         "UPDATE audit_events SET actor = 'prefect:' || substr(actor, 6) WHERE actor LIKE 'flow:%'"
     )
     op.add_column("fields", sa.Column("invalid", sa.Boolean()))
+    derived = sa.text("source_item_type IN ('profile_field', 'profile_asset')")
     for table in ("fields", "assets"):
+        op.create_index(f"ix_{table}_status", table, ["tenant", "status", "expires_at"])
+        # The lineage walk of `ccv report` reads only derived items: starts and steps are
+        # index-only scans over them, whatever the number of values with an outside source.
         op.create_index(
-            f"ix_{table}_status",
+            f"ix_{table}_derived",
             table,
-            ["tenant", "status", "expires_at"],
-            postgresql_include=["requires_confirmation"] if table == "fields" else [],
+            ["tenant", "id"] + ([] if _postgres() else ["source_item_id", "status"]),
+            postgresql_include=["source_item_id", "status"],
+            postgresql_where=derived,
+            sqlite_where=derived,
         )
-    flagged = sa.text("status = 'active' AND invalid")
-    op.create_index(
-        "ix_fields_invalid",
-        "fields",
-        ["tenant", "name"],
-        postgresql_where=flagged,
-        sqlite_where=flagged,
-    )
+    for name, columns, where in (
+        ("ix_fields_invalid", ["tenant", "name"], "status = 'active' AND invalid"),
+        ("ix_fields_confirm", ["tenant"], "status = 'active' AND requires_confirmation"),
+    ):
+        flagged = sa.text(where)
+        op.create_index(name, "fields", columns, postgresql_where=flagged, sqlite_where=flagged)
     _judge_stored_values(op.get_bind())
     op.create_table(
         "cache_keys",
@@ -93,8 +103,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("cache_keys")
+    op.drop_index("ix_fields_confirm", table_name="fields")
     op.drop_index("ix_fields_invalid", table_name="fields")
     for table in ("fields", "assets"):
+        op.drop_index(f"ix_{table}_derived", table_name=table)
         op.drop_index(f"ix_{table}_status", table_name=table)
     op.drop_column("fields", "invalid")  # SQLite >= 3.35 drops a column in place
     op.execute(

@@ -180,7 +180,12 @@ def test_0003_judges_stored_values_and_renames_flow_actors_both_ways(empty_url: 
         with engine.connect() as conn:
             assert "invalid" not in {c["name"] for c in inspect(conn).get_columns("fields")}
             indexes = {i["name"] for i in inspect(conn).get_indexes("fields")}
-        assert not indexes & {"ix_fields_status", "ix_fields_invalid"}
+        assert not indexes & {
+            "ix_fields_status",
+            "ix_fields_invalid",
+            "ix_fields_derived",
+            "ix_fields_confirm",
+        }
         assert "uq_fields_active" in indexes  # the partial unique index survives
         assert sorted(_rows(engine, "SELECT actor FROM audit_events")) == [
             ("cli:profile expire",),
