@@ -14,7 +14,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY ccv ./ccv
 COPY migrations ./migrations
-RUN pip install ".[flows]"
+RUN pip install ".[flows,metrics]"
 
 COPY flows ./flows
 COPY prefect.yaml ./
