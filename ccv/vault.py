@@ -23,7 +23,10 @@ from ccv.domain.models import (
     EraseResult,
     FieldDefinition,
     FieldVersion,
+    IdentityList,
+    IdentityResult,
     ImportResult,
+    MergeResult,
     Profile,
     Report,
     SchemaApplyResult,
@@ -53,6 +56,15 @@ R = TypeVar("R")
 def _key(value: str, what: str) -> str:
     try:
         return check_key(value, what)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _identity(channel: str, channel_user_id: str) -> tuple[str, str]:
+    from ccv.domain.identity import check_channel, check_channel_user_id
+
+    try:
+        return check_channel(channel), check_channel_user_id(channel_user_id)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -344,6 +356,116 @@ class Vault:
             _key(customer, "customer"),
             scenario,
             now=now,
+            cache=self.cache,
+        )
+
+    # Customer identity
+    @_timed("resolve_identity")
+    def resolve_identity(
+        self,
+        tenant: str,
+        channel: str,
+        channel_user_id: str,
+        *,
+        create: bool = False,
+        customer: str | None = None,
+        actor: str | None = None,
+    ) -> IdentityResult:
+        """The customer an identity belongs to (NotFoundError if none); with `create`, get or
+        create it atomically: concurrent creators of one identity get one customer (a UUID
+        unless `customer` names it)."""
+        from ccv.service import identity
+
+        return identity.resolve(
+            self.db,
+            _key(tenant, "tenant"),
+            *_identity(channel, channel_user_id),
+            create=create,
+            customer=_key(customer, "customer") if customer is not None else None,
+            actor=_actor(actor),
+            cache=self.cache,
+        )
+
+    @_timed("link_identity")
+    def link_identity(
+        self,
+        tenant: str,
+        customer: str,
+        channel: str,
+        channel_user_id: str,
+        *,
+        verified: bool = False,
+        move: bool = False,
+        actor: str | None = None,
+    ) -> IdentityResult:
+        """Link an identity to an existing customer; one of another customer is refused
+        (RefusedError) unless `move`."""
+        from ccv.service import identity
+
+        return identity.link(
+            self.db,
+            _key(tenant, "tenant"),
+            _key(customer, "customer"),
+            *_identity(channel, channel_user_id),
+            verified=verified,
+            move=move,
+            actor=_actor(actor),
+            cache=self.cache,
+        )
+
+    @_timed("unlink_identity")
+    def unlink_identity(
+        self, tenant: str, channel: str, channel_user_id: str, *, actor: str | None = None
+    ) -> IdentityResult:
+        from ccv.service import identity
+
+        return identity.unlink(
+            self.db,
+            _key(tenant, "tenant"),
+            *_identity(channel, channel_user_id),
+            actor=_actor(actor),
+            cache=self.cache,
+        )
+
+    def list_identities(
+        self,
+        tenant: str,
+        customer: str,
+        *,
+        reveal_pii: bool = False,
+        actor: str | None = None,
+    ) -> IdentityList:
+        from ccv.service import identity
+
+        return identity.list_identities(
+            self.db,
+            _key(tenant, "tenant"),
+            _key(customer, "customer"),
+            reveal_pii=reveal_pii,
+            actor=_actor(actor),
+        )
+
+    @_timed("merge_customers")
+    def merge_customers(
+        self,
+        tenant: str,
+        source: str,
+        target: str,
+        *,
+        apply: bool = False,
+        actor: str | None = None,
+    ) -> MergeResult:
+        """Merge SOURCE into TARGET (dry run unless `apply`): SOURCE's versions and identities
+        move in one transaction and SOURCE becomes an alias of TARGET."""
+        from ccv.service.merge import merge_customers
+
+        return merge_customers(
+            self.db,
+            _key(tenant, "tenant"),
+            _key(source, "customer"),
+            _key(target, "customer"),
+            apply=apply,
+            actor=_actor(actor),
             cache=self.cache,
         )
 

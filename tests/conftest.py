@@ -27,6 +27,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TABLES = (
+    "identities",
     "cache_outbox",
     "cache_keys",
     "audit_events",

@@ -114,11 +114,22 @@ def main_options(
 
 
 def _register() -> None:
-    from ccv.cli import audit, cache, db, metrics, profile, report, requirements, schema
+    from ccv.cli import (
+        audit,
+        cache,
+        db,
+        identity,
+        metrics,
+        profile,
+        report,
+        requirements,
+        schema,
+    )
 
     app.add_typer(db.app, name="db")
     app.add_typer(schema.app, name="schema")
     app.add_typer(profile.app, name="profile")
+    app.add_typer(identity.app, name="identity")
     app.add_typer(requirements.app, name="requirements")
     app.add_typer(cache.app, name="cache")
     app.command("audit")(audit.audit)

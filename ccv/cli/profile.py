@@ -107,7 +107,20 @@ def show(
             tenant, customer, as_of=at, history=history, reveal_pii=reveal_pii, actor=actor(ctx)
         )
     )
+    _merged_note(customer, profile.merged_into)
     emit(profile, json_output, "profile", exclude=None if history else {"history", "asset_history"})
+
+
+def _merged_note(customer: str, merged_into: str | None) -> None:
+    """Reads of a merged customer say so on stderr (JSON has `merged_into`)."""
+    if merged_into is not None:
+        from rich.markup import escape
+
+        stderr().print(
+            f"note: {escape(customer)} was merged into {escape(merged_into)}; "
+            f"showing {escape(merged_into)}",
+            highlight=False,
+        )
 
 
 @app.command("trace")
@@ -138,6 +151,7 @@ def validate(
     Example: ccv profile validate c-1001 --tenant northwind-bank --agent support-bot
     """
     report = state(ctx).vault().validate_profile(tenant, customer, agent)
+    _merged_note(customer, report.merged_into)
     if json_output:
         print_json(report)
     else:
@@ -246,10 +260,33 @@ def erase(
     if json_output:
         print_json(result)
         return
+    aliases = f", merged ids {', '.join(result.aliases)}" if result.aliases else ""
     stdout().print(
-        f"erased {result.customer}: {result.fields} field version(s), {result.assets} asset(s); "
-        f"{len(result.orphaned)} dependent(s) of other customers orphaned"
+        f"erased {result.customer}: {result.fields} field version(s), {result.assets} asset(s), "
+        f"{result.identities} identit{'y' if result.identities == 1 else 'ies'}{aliases}; "
+        f"{len(result.orphaned)} dependent(s) of other customers orphaned",
+        highlight=False,
     )
+
+
+@app.command("merge")
+def merge(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., help="The customer id that goes (becomes an alias)."),
+    into: str = typer.Option(..., "--into", help="The customer id that stays."),
+    tenant: str = TENANT,
+    apply: bool = typer.Option(False, "--apply", help="Merge (default: dry run)."),
+    json_output: bool = JSON,
+) -> None:
+    """Merge two customers: every version and identity of SOURCE moves to TARGET in one
+    transaction; per name the newest version stays active, the others are superseded (history
+    of both kept). SOURCE then names TARGET in every later command and import. Dry run unless
+    --apply.
+
+    Example: ccv profile merge c-2042 --into c-1001 --tenant acme --apply
+    """
+    result = state(ctx).vault().merge_customers(tenant, source, into, apply=apply, actor=actor(ctx))
+    emit(result, json_output, "merge")
 
 
 @app.command("gaps")
@@ -270,6 +307,7 @@ def gaps(
     """
     at = parse_time_option(now, "--now")
     result = state(ctx).vault().gaps(tenant, customer, scenario, now=at)
+    _merged_note(customer, result.merged_into)
     if json_output:
         print_json(result)
         return

@@ -13,7 +13,10 @@ from rich.tree import Tree
 from ccv.domain.models import (
     AuditPage,
     FieldVersion,
+    Identity,
+    IdentityList,
     ImportResult,
+    MergeResult,
     Profile,
     Report,
     SweepResult,
@@ -105,8 +108,74 @@ def profile(console: Console, data: Profile) -> None:
                     version.id,
                 )
         console.print(history)
-    if any(f.masked for f in data.fields.values()):
+    if data.identities:
+        console.print(_identities(data.identities))
+    masked = any(f.masked for f in data.fields.values()) or any(i.masked for i in data.identities)
+    if masked:
         console.print("[dim]PII is masked; --reveal-pii shows it (and is audited).[/]")
+
+
+def _identities(identities: list[Identity]) -> Table:
+    table = Table(title="identities")
+    for column in ("channel", "id", "verified", "linked", "source"):
+        table.add_column(column)
+    for identity in identities:
+        table.add_row(
+            escape(identity.channel),
+            escape(identity.channel_user_id),
+            "yes" if identity.verified else "",
+            _short_time(identity.linked_at),
+            escape(identity.source),
+        )
+    return table
+
+
+def identity_list(console: Console, data: IdentityList) -> None:
+    console.print(
+        f"[bold]{escape(data.customer)}[/] in tenant [bold]{escape(data.tenant)}[/]: "
+        f"{len(data.identities)} identit{'y' if len(data.identities) == 1 else 'ies'}"
+    )
+    if data.identities:
+        console.print(_identities(data.identities))
+    if any(i.masked for i in data.identities):
+        console.print("[dim]Email and phone ids are masked; --reveal-pii shows them (audited).[/]")
+
+
+def merge(console: Console, data: MergeResult) -> None:
+    verb = "merged" if data.applied else "would merge"
+    console.print(
+        f"{verb} [bold]{escape(data.source)}[/] into [bold]{escape(data.target)}[/] "
+        f"(tenant {escape(data.tenant)}): {data.fields} field version(s), "
+        f"{data.assets} asset version(s), {data.identities} identit"
+        f"{'y' if data.identities == 1 else 'ies'}",
+        highlight=False,
+    )
+    if data.names:
+        console.print(f"names: {escape(', '.join(data.names))}", highlight=False)
+    if data.superseded:
+        table = Table(title="superseded by the merge (the newest version of each name wins)")
+        for column in ("kind", "name", "customer", "id", "was", "superseded by"):
+            table.add_column(column)
+        for change in data.superseded:
+            table.add_row(
+                change.kind.value,
+                change.name,
+                escape(change.customer),
+                change.id,
+                _status(change.from_status),
+                change.superseded_by_id,
+            )
+        console.print(table)
+    else:
+        console.print("no version is superseded", highlight=False)
+    if data.aliases:
+        console.print(
+            f"aliases of {escape(data.source)} now name {escape(data.target)}: "
+            f"{escape(', '.join(data.aliases))}",
+            highlight=False,
+        )
+    if not data.applied:
+        console.print("dry run: pass --apply to merge", highlight=False)
 
 
 def _label(item: TraceItem, focus: bool = False) -> str:

@@ -47,6 +47,8 @@ class Gaps(BaseModel):
     agent: str
     missing: list[MissingField]
     satisfied: list[str]
+    # The customer asked for was merged into `customer` (its gaps are shown).
+    merged_into: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

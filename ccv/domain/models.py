@@ -84,14 +84,77 @@ class AssetVersion(_Model):
     analysis_field_ids: list[str] = ModelField(default_factory=list)
 
 
+class Identity(_Model):
+    """A channel identity (SPEC §10): an email address or phone number as `channel_user_id` is
+    masked in output unless revealed (`masked` says so)."""
+
+    tenant: str
+    channel: str
+    channel_user_id: str
+    customer: str
+    verified: bool = False
+    linked_at: Time
+    source: str
+    masked: bool = False
+
+
 class Profile(_Model):
+    """A customer's profile. `merged_into`: the customer asked for was merged, and this is the
+    profile of the customer it was merged into (`customer`)."""
+
     tenant: str
     customer: str
+    merged_into: str | None = None
     as_of: Time
     fields: dict[str, FieldVersion]
     assets: list[AssetVersion]
+    identities: list[Identity] = ModelField(default_factory=list)
     history: dict[str, list[FieldVersion]] | None = None
     asset_history: dict[str, list[AssetVersion]] | None = None
+
+
+class IdentityResult(_Model):
+    """`identity resolve / link / unlink`: the identity and what the command did to it
+    (`created`, `linked`, `moved`, `updated`, `unchanged`, `found`, `unlinked`)."""
+
+    identity: Identity
+    customer: str
+    outcome: Literal["created", "linked", "moved", "updated", "unchanged", "found", "unlinked"]
+    created: bool = False
+    moved_from: str | None = None
+
+
+class IdentityList(_Model):
+    tenant: str
+    customer: str
+    merged_into: str | None = None
+    identities: list[Identity]
+
+
+class MergeChange(_Model):
+    """A version a merge supersedes: the newest of both customers' versions of a name wins."""
+
+    kind: ItemKind
+    name: str
+    id: str
+    customer: str
+    from_status: Status
+    superseded_by_id: str
+
+
+class MergeResult(_Model):
+    """`profile merge`: what moves from `source` to `target` (moved when `applied`)."""
+
+    tenant: str
+    source: str
+    target: str
+    applied: bool
+    fields: int
+    assets: int
+    identities: int
+    names: list[str]
+    superseded: list[MergeChange]
+    aliases: list[str] = ModelField(default_factory=list)
 
 
 class FieldDefinition(_Model):
@@ -217,6 +280,7 @@ class FieldCheck(_Model):
 class ValidationReport(_Model):
     tenant: str
     customer: str
+    merged_into: str | None = None
     agent: str
     valid: bool
     checked: int
@@ -235,6 +299,9 @@ class EraseResult(_Model):
     customer: str
     fields: int
     assets: int
+    identities: int = 0
+    # Ids of customers merged into this one: erased with it.
+    aliases: list[str] = ModelField(default_factory=list)
     orphaned: list[str]
 
 

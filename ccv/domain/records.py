@@ -11,6 +11,7 @@ from typing import Any
 
 from ccv.domain.enums import AssetType, ItemKind, Source, SourceItemType, ValueType
 from ccv.domain.identifiers import check_field_name, check_item_id, check_key
+from ccv.domain.identity import check_channel, check_channel_user_id, check_source
 from ccv.domain.timeutil import parse_time
 
 COMMON_KEYS = ("kind", "tenant", "customer", "id", "name")
@@ -48,6 +49,7 @@ ASSET_KEYS = frozenset(
     )
 )
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_WORD = re.compile(r"[a-z][a-z_]{0,19}")
 MAX_SOURCE_ID = 256
 
 
@@ -142,6 +144,11 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
         raise RecordError("a record must be a JSON object")
     get = record.get
     kind = get("kind", "field")
+    if kind != "field" and (not isinstance(kind, str) or kind not in _MEMBERS[ItemKind]):
+        # A word is echoed (a typo is found at once); anything else may be data.
+        if isinstance(kind, str) and _WORD.fullmatch(kind):
+            raise RecordError(f"kind '{kind}' is not one of: field, asset, identity")
+        raise RecordError("kind is not one of: field, asset, identity")
     kind = ItemKind.FIELD if kind == "field" else _enum(kind, ItemKind, "kind")
     allowed = FIELD_KEYS if kind is ItemKind.FIELD else ASSET_KEYS
     if not allowed.issuperset(record):
@@ -267,4 +274,63 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
         collected_at=collected_at,
         expires_at=expires_at,
         value_type=value_type,
+    )
+
+
+IDENTITY_KEYS = frozenset(
+    ("kind", "tenant", "customer", "channel", "channel_user_id", "verified", "linked_at", "source")
+)
+
+
+@dataclass(slots=True)
+class ParsedIdentity:
+    """An identity record (SPEC §10): `channel_user_id` of `channel` belongs to `customer`."""
+
+    tenant: str
+    customer: str
+    channel: str
+    channel_user_id: str
+    verified: bool
+    linked_at: datetime | None
+    source: str | None
+
+
+def is_identity_record(record: Any) -> bool:
+    return isinstance(record, dict) and record.get("kind") == "identity"
+
+
+def parse_identity(record: dict[str, Any], default_tenant: str | None) -> ParsedIdentity:
+    """Check an identity record; raise RecordError with one sentence (never the id itself:
+    it may be an email address or a phone number)."""
+    if not IDENTITY_KEYS.issuperset(record):
+        key = next(key for key in record if key not in IDENTITY_KEYS)
+        raise RecordError(f"unknown key '{key}' for an identity{did_you_mean(key, IDENTITY_KEYS)}")
+    tenant = record.get("tenant", default_tenant)
+    if tenant is None:
+        raise RecordError("the record has no tenant and no --tenant was given")
+    for key in ("customer", "channel", "channel_user_id"):
+        if key not in record:
+            raise RecordError(f"missing key '{key}'")
+    try:
+        tenant = check_key(tenant, "tenant")
+        if default_tenant is not None and tenant != default_tenant:
+            raise RecordError(f"the record's tenant differs from --tenant {default_tenant}")
+        customer = check_key(record["customer"], "customer")
+        channel = check_channel(record["channel"])
+        channel_user_id = check_channel_user_id(record["channel_user_id"])
+        source = record.get("source")
+        if source is not None:
+            source = check_source(source)
+    except RecordError:
+        raise
+    except ValueError as exc:
+        raise RecordError(str(exc)) from None
+    return ParsedIdentity(
+        tenant=tenant,
+        customer=customer,
+        channel=channel,
+        channel_user_id=channel_user_id,
+        verified=_bool(record, "verified"),
+        linked_at=_time(record.get("linked_at"), "linked_at"),
+        source=source,
     )

@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from ccv.domain.enums import Status, ValueType
+from ccv.domain.identity import is_pii as identity_is_pii
+from ccv.domain.identity import mask as identity_mask
 from ccv.domain.lifecycle import status_at
-from ccv.domain.models import AssetVersion, FieldVersion
+from ccv.domain.models import AssetVersion, FieldVersion, Identity
 from ccv.domain.validators import MASK, mask_value
 
 # source_metadata keys that hold free text quoting the customer, masked with a PII value.
@@ -60,3 +62,17 @@ def field_from_row(row: dict[str, Any]) -> FieldVersion:
     data = {k: v for k, v in row.items() if k != "content_hash"}
     data["source_metadata"] = data.get("source_metadata") or {}
     return FieldVersion.model_validate(data)
+
+
+def identity_from_data(data: dict[str, Any], reveal: bool) -> Identity:
+    """A channel identity (a row as a dict, from the database or the cache), its id masked
+    when it is an email address or a phone number, unless `reveal`."""
+    shown = dict(data)
+    if not reveal and identity_is_pii(shown["channel"], shown["channel_user_id"]):
+        shown["channel_user_id"] = identity_mask(shown["channel"], shown["channel_user_id"])
+        shown["masked"] = True
+    return Identity.model_validate(shown)
+
+
+def identity_model(row: Any, reveal: bool) -> Identity:
+    return identity_from_data(dict(row._mapping), reveal)

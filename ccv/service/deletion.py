@@ -13,8 +13,8 @@ from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError, RefusedError
 from ccv.service.profiles import not_found
 from ccv.service.writes import audit_row
+from ccv.store import identities, outbox, sweeps
 from ccv.store import items as store
-from ccv.store import outbox, sweeps
 from ccv.store.database import Database
 
 if TYPE_CHECKING:
@@ -56,7 +56,12 @@ def delete_item(
         if found is None:
             raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
         kind, row = found
-        store.upsert_and_lock_profiles(conn, tenant, [row.customer], now)
+        locked = store.upsert_and_lock_profiles(conn, tenant, [row.customer], now)
+        if locked.aliases:  # merged meanwhile: read the item again, as it is now
+            found = store.get_item(conn, tenant, canonical)
+            if found is None:
+                raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
+            kind, row = found
         dependents = store.direct_dependents(conn, tenant, [row.id], Status.ACTIVE)
         if dependents and not force:
             first = dependents[0][1]
@@ -115,12 +120,16 @@ def erase_customer(
 ) -> EraseResult:
     """Right to erasure: every value of the customer goes; derived items elsewhere are orphaned."""
     now = utcnow()
+    asked = customer
     with db.write() as conn:
-        store.upsert_and_lock_profiles(conn, tenant, [customer], now)
+        locked = store.upsert_and_lock_profiles(conn, tenant, [customer], now)
+        customer = locked.customer(customer)  # an alias erases the customer it was merged into
         rows = {kind: store.customer_items(conn, kind, tenant, customer) for kind in ItemKind}
-        if not any(rows.values()):
-            store.delete_profile(conn, tenant, customer)
-            raise not_found(tenant, customer)
+        linked = identities.of_customer(conn, tenant, customer)
+        if not any(rows.values()) and not linked:
+            if customer == asked:
+                store.delete_profile(conn, tenant, customer)
+            raise not_found(tenant, asked)
         ids = {row.id for kind_rows in rows.values() for row in kind_rows}
         outside = [
             (kind, row)
@@ -147,6 +156,14 @@ def erase_customer(
                 )
                 for row in kind_rows
             )
+        identities.delete_of_customer(conn, tenant, customer)
+        events.extend(
+            audit_row(tenant, customer, None, "identity", row.channel, "erase", actor, now)
+            for row in linked
+        )
+        # The customer's other ids go too: the aliases of the customers merged into it.
+        aliases = identities.delete_aliases_of(conn, tenant, customer)
+        touched |= set(aliases)
         store.insert_audit(conn, events)
         store.delete_profile(conn, tenant, customer)
         # In the erase's own transaction: erased values are never served from Redis again,
@@ -160,6 +177,8 @@ def erase_customer(
         tenant,
         fields=len(rows[ItemKind.FIELD]),
         assets=len(rows[ItemKind.ASSET]),
+        identities=len(linked),
+        aliases=len(aliases),
         orphaned=len(orphaned),
     )
     if cache is not None:
@@ -169,5 +188,7 @@ def erase_customer(
         customer=customer,
         fields=len(rows[ItemKind.FIELD]),
         assets=len(rows[ItemKind.ASSET]),
+        identities=len(linked),
+        aliases=aliases,
         orphaned=orphaned,
     )

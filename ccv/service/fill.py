@@ -306,6 +306,7 @@ def fill_gaps(
     from ccv.service.importing import Incoming, import_incoming
 
     gaps = find_customer_gaps(db, tenant, customer, scenario, cache=cache)
+    customer = gaps.customer  # the customer an alias names, when `customer` was merged
     with db.read() as conn:
         definitions = _preferred(load_definitions(conn, tenant), gaps.agent)
         rules = tenant_rules(conn, tenant)

@@ -24,6 +24,7 @@ from ccv.domain.lifecycle import status_at
 from ccv.domain.models import FieldDefinition, ScenarioRequirement
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
+from ccv.store import identities
 from ccv.store import requirements as store
 from ccv.store.database import Database
 from ccv.store.definitions import load_definitions
@@ -187,12 +188,37 @@ def find_customer_gaps(
     against Redis generations and the customer's versions come from Redis (one round trip).
     """
     now = now or utcnow()
+    asked = customer
+    for _ in range(identities.MAX_CHAIN):
+        gaps, held = _customer_gaps(db, tenant, customer, scenario, now, cache)
+        if held:
+            break
+        # Nothing relevant stored: the customer may be an alias of a merged one.
+        with db.read() as conn:
+            target = identities.merged_into(conn, tenant, customer)
+        if target is None:
+            break
+        customer = target
+    if customer != asked:
+        gaps.merged_into = customer
+    return gaps
+
+
+def _customer_gaps(
+    db: Database,
+    tenant: str,
+    customer: str,
+    scenario: str,
+    now: datetime,
+    cache: RedisCache | None,
+) -> tuple[Gaps, bool]:
+    """The gaps, and whether the customer holds any version that decides one."""
     if cache is not None:
         found = _cached_gaps(db, cache, tenant, customer, scenario, now)
         if found is not None:
             plan, values = found
             missing, satisfied = find_gaps(plan, values, now)
-            return Gaps(
+            gaps = Gaps(
                 scenario=scenario,
                 customer=customer,
                 tenant=tenant,
@@ -200,6 +226,7 @@ def find_customer_gaps(
                 missing=missing,
                 satisfied=satisfied,
             )
+            return gaps, bool(values.current or values.expired)
     key = (tenant, scenario)
     plans = _cache(db)
     cached = plans.get(key)
@@ -220,8 +247,9 @@ def find_customer_gaps(
                 rows = store.gap_rows(conn, tenant, scenario, customer, plan.names)
         else:
             plan = cached.plan
-    missing, satisfied = find_gaps(plan, customer_values(rows, now), now)
-    return Gaps(
+    values = customer_values(rows, now)
+    missing, satisfied = find_gaps(plan, values, now)
+    gaps = Gaps(
         scenario=scenario,
         customer=customer,
         tenant=tenant,
@@ -229,3 +257,4 @@ def find_customer_gaps(
         missing=missing,
         satisfied=satisfied,
     )
+    return gaps, bool(values.current or values.expired)

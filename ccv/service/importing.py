@@ -30,7 +30,14 @@ from ccv.domain.enums import ItemKind, SourceItemType, Status, ValidationMode
 from ccv.domain.identifiers import FIELD_NAME_RE, MAX_FIELD_NAME, is_uuid
 from ccv.domain.lifecycle import find_cycle_members
 from ccv.domain.models import ImportIssue, ImportResult
-from ccv.domain.records import ParsedRecord, RecordError, parse_record
+from ccv.domain.records import (
+    ParsedIdentity,
+    ParsedRecord,
+    RecordError,
+    is_identity_record,
+    parse_identity,
+    parse_record,
+)
 from ccv.domain.timeutil import utcnow
 from ccv.domain.validators import coerce_cell, failure_code
 from ccv.errors import BackendError, FindingsError, UsageError
@@ -414,7 +421,7 @@ STREAM_THRESHOLD = 500
 def import_tenant(
     conn: Connection,
     tenant: str,
-    batch: Sequence[tuple[Incoming, ParsedRecord]],
+    batch: Sequence[tuple[Incoming, ParsedRecord | ParsedIdentity]],
     mode: ValidationMode | None,
     result: ImportResult,
     now: datetime,
@@ -433,16 +440,27 @@ def import_tenant(
     `store_items`); the caller records them otherwise (`owed_recorded` says which).
     """
     # Lock the customers' profile rows first: the same round trip brings the schema fingerprint
-    # and says which profiles are new.
+    # and says which profiles are new, and which customers are aliases of merged ones.
     locked = store.upsert_and_lock_profiles(conn, tenant, {r.customer for _, r in batch}, now)
+    if locked.aliases:  # a record naming a merged customer acts on the one it was merged into
+        for _, parsed in batch:
+            parsed.customer = locked.customer(parsed.customer)
     run = _Run(tenant, tenant_rules(conn, tenant, locked.fingerprint), mode, now, result)
+    records = [(i, r) for i, r in batch if isinstance(r, ParsedRecord)]
+    links = [(i, r) for i, r in batch if isinstance(r, ParsedIdentity)]
+    if links:
+        from ccv.service.identity import import_identities
+
+        linked, same = import_identities(conn, tenant, links, now, actor, run.reject)
+        result.inserted += linked
+        result.unchanged += same
     seen: dict[str, str] = {}
     accepted: dict[str, Candidate] = {}
     looked_up: set[str] = set()  # ids whose stored state is known already
-    if streaming and locked.created and len(batch) >= STREAM_THRESHOLD:
-        looked_up = _stream_first_versions(conn, run, batch, locked.created, seen, accepted)
+    if streaming and locked.created and len(records) >= STREAM_THRESHOLD:
+        looked_up = _stream_first_versions(conn, run, records, locked.created, seen, accepted)
     else:
-        for incoming, record in batch:
+        for incoming, record in records:
             candidate = run.candidate(incoming, record, seen)
             if candidate is not None:
                 accepted[candidate.id] = candidate
@@ -737,7 +755,7 @@ def import_incoming(
 ) -> ImportResult:
     result = ImportResult(records=len(incoming), dry_run=dry_run)
     now = now or utcnow()
-    by_tenant: dict[str, list[tuple[Incoming, ParsedRecord]]] = {}
+    by_tenant: dict[str, list[tuple[Incoming, ParsedRecord | ParsedIdentity]]] = {}
     # Progress counts each record twice: once checked, once stored.
     steps = 2 * len(incoming)
     for checked, item in enumerate(incoming, start=1):
@@ -748,7 +766,11 @@ def import_incoming(
             result.errors.append(ImportIssue(file=item.file, line=item.line, message=item.error))
             continue
         try:
-            record = parse_record(item.raw, tenant)
+            record: ParsedRecord | ParsedIdentity
+            if is_identity_record(item.raw):
+                record = parse_identity(item.raw, tenant)
+            else:
+                record = parse_record(item.raw, tenant)
         except RecordError as exc:
             result.rejected += 1
             result.errors.append(ImportIssue(file=item.file, line=item.line, message=str(exc)))
@@ -794,7 +816,7 @@ def import_incoming(
 def touched_customers(
     conn: Connection,
     tenant: str,
-    batch: Sequence[tuple[Incoming, ParsedRecord]],
+    batch: Sequence[tuple[Incoming, ParsedRecord | ParsedIdentity]],
     rows: Sequence[dict[str, Any]],
 ) -> set[str]:
     """Customers whose reads a stored batch can change: its own, and the owners of the assets

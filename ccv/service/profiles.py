@@ -9,12 +9,21 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from ccv.domain.enums import ItemKind, Status
+from ccv.domain.identity import is_pii
 from ccv.domain.lifecycle import Version, is_expired, pick_as_of
 from ccv.domain.models import Profile
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
-from ccv.service.convert import asset_from_data, asset_model, field_from_data, field_model
+from ccv.service.convert import (
+    asset_from_data,
+    asset_model,
+    field_from_data,
+    field_model,
+    identity_from_data,
+    identity_model,
+)
 from ccv.service.writes import audit_reveal
+from ccv.store import identities
 from ccv.store import items as store
 from ccv.store.database import Database
 
@@ -52,6 +61,27 @@ def read_profile(
     history: bool = False,
     reveal_pii: bool = False,
 ) -> Profile:
+    """The profile of `customer`, or of the customer it was merged into (`merged_into`)."""
+    asked = customer
+    for _ in range(identities.MAX_CHAIN):
+        profile = _read_profile(conn, tenant, customer, as_of, history, reveal_pii)
+        if isinstance(profile, Profile):
+            if customer != asked:
+                profile.merged_into = customer
+            return profile
+        customer = profile
+    raise not_found(tenant, asked)
+
+
+def _read_profile(
+    conn: Connection,
+    tenant: str,
+    customer: str,
+    as_of: datetime | None,
+    history: bool,
+    reveal_pii: bool,
+) -> Profile | str:
+    """The profile, or the customer to read instead (this one is an alias)."""
     now = utcnow()
     versions: dict[ItemKind, list[Any]] = {}
     if as_of is not None or history:
@@ -63,8 +93,13 @@ def read_profile(
     else:
         field_rows = store.current_items(conn, ItemKind.FIELD, tenant, customer, now)
         asset_rows = store.current_items(conn, ItemKind.ASSET, tenant, customer, now)
-    if not field_rows and not asset_rows and not store.customer_exists(conn, tenant, customer):
-        raise not_found(tenant, customer)
+    identity_rows = identities.of_customer(conn, tenant, customer)
+    if not field_rows and not asset_rows and not identity_rows:
+        exists, target = identities.presence(conn, tenant, customer)
+        if not exists:
+            if target is not None:
+                return target
+            raise not_found(tenant, customer)
     asset_ids = [row.id for row in asset_rows]
     if history:
         asset_ids = [row.id for row in versions[ItemKind.ASSET]]
@@ -75,6 +110,7 @@ def read_profile(
         as_of=as_of or now,
         fields={row.name: field_model(row, reveal_pii, now) for row in field_rows},
         assets=[asset_model(row, analysis, now) for row in asset_rows],
+        identities=[identity_model(row, reveal_pii) for row in identity_rows],
     )
     if history:
         field_history: dict[str, list[Any]] = defaultdict(list)
@@ -108,14 +144,20 @@ def read_current(conn: Connection, tenant: str, customer: str, now: datetime) ->
     assets' derived field ids and whether the customer exists at all."""
     field_rows = store.current_items(conn, ItemKind.FIELD, tenant, customer, now)
     asset_rows = store.current_items(conn, ItemKind.ASSET, tenant, customer, now)
-    exists = bool(field_rows or asset_rows) or store.customer_exists(conn, tenant, customer)
+    identity_rows = identities.of_customer(conn, tenant, customer)
+    exists, merged_into = True, None
+    if not field_rows and not asset_rows and not identity_rows:
+        exists, merged_into = identities.presence(conn, tenant, customer)
     asset_ids = [row.id for row in asset_rows]
     analysis = store.derived_field_ids(conn, tenant, asset_ids) if asset_ids else {}
     return {
         "fields": _rows_data(field_rows),
         "assets": _rows_data(asset_rows),
+        "identities": _rows_data(identity_rows),
         "analysis": dict(analysis),
         "exists": exists,
+        # An alias: its entry names the customer to read instead (a merge moved everything).
+        "merged_into": None if exists else merged_into,
     }
 
 
@@ -147,6 +189,7 @@ def profile_from_current(
         as_of=now,
         fields={row["name"]: field_from_data(row, False, now) for row in field_rows},
         assets=[asset_from_data(row, analysis, now) for row in asset_rows],
+        identities=[identity_from_data(row, False) for row in data.get("identities", ())],
     )
 
 
@@ -196,9 +239,18 @@ def get_profile(
     """
     if cache is not None and as_of is None and not history and not reveal_pii:
         now = utcnow()
-        return profile_from_current(
-            current_data(db, cache, tenant, customer, now), tenant, customer, now
-        )
+        asked = customer
+        data = current_data(db, cache, tenant, customer, now)
+        for _ in range(identities.MAX_CHAIN):
+            target = data.get("merged_into")
+            if data["exists"] or target is None:
+                break
+            customer = target
+            data = current_data(db, cache, tenant, customer, now)
+        profile = profile_from_current(data, tenant, customer, now)
+        if customer != asked:
+            profile.merged_into = customer
+        return profile
     transaction = db.write() if reveal_pii else db.read()
     with transaction as conn:
         profile = read_profile(
@@ -214,12 +266,11 @@ def get_profile(
                     if f.is_pii
                 }
             )
-            audit_reveal(
-                conn,
-                tenant,
-                customer,
-                revealed,
-                actor,
-                {"as_of": profile.as_of.isoformat(), "history": history},
+            details: dict[str, Any] = {"as_of": profile.as_of.isoformat(), "history": history}
+            channels = sorted(
+                {i.channel for i in profile.identities if is_pii(i.channel, i.channel_user_id)}
             )
+            if channels:  # which channels' ids were shown, never the ids
+                details["identities"] = channels
+            audit_reveal(conn, tenant, profile.customer, revealed, actor, details)
     return profile

@@ -30,6 +30,11 @@ MAX_DEPTH = MAX_LINEAGE_DEPTH
 _VAULT_TYPES = "('profile_field', 'profile_asset')"
 
 _CUSTOMERS = "SELECT tenant, count(*) FROM profiles {where} GROUP BY tenant"
+# Merged customers keep their profile row as an alias: not a customer of their own.
+_ALIASES = """
+SELECT tenant, count(*) FROM profiles WHERE merged_into IS NOT NULL {and_tenant} GROUP BY tenant
+"""
+_IDENTITIES = "SELECT tenant, count(*) FROM identities {where} GROUP BY tenant"
 _STATUSES = "SELECT tenant, status, count(*) FROM {table} {where} GROUP BY tenant, status"
 _EXPIRY = """
 SELECT tenant,
@@ -91,6 +96,8 @@ def queries(tenants: Sequence[str] | None) -> dict[str, TextClause]:
     """The report's statements (None: every tenant), by what they count."""
     return {
         "customers": _statement(_CUSTOMERS, tenants),
+        "aliases": _statement(_ALIASES, tenants),
+        "identities": _statement(_IDENTITIES, tenants),
         "fields": _statement(_STATUSES, tenants, table="fields"),
         "assets": _statement(_STATUSES, tenants, table="assets"),
         "field_expiry": _statement(_EXPIRY, tenants, table="fields"),
@@ -147,6 +154,10 @@ def build(names: Sequence[str], rows: dict[str, list[Any]], now: datetime) -> Re
 
     for name, count in rows["customers"]:
         tenant(name).customers = int(count)
+    for name, count in rows["aliases"]:
+        tenant(name).customers -= int(count)
+    for name, count in rows["identities"]:
+        tenant(name).identities = int(count)
     for kind in ("fields", "assets"):
         for name, status, count in rows[kind]:
             getattr(tenant(name), kind)[status] = int(count)

@@ -13,6 +13,7 @@ from ccv.domain.timeutil import utcnow
 from ccv.domain.validators import failure_code
 from ccv.errors import NotFoundError
 from ccv.service.profiles import live_rows, not_found, read_current
+from ccv.store import identities
 from ccv.store import items as store
 from ccv.store.database import Database
 from ccv.store.definitions import load_definitions
@@ -70,13 +71,22 @@ def validate_profile(
     db: Database, tenant: str, customer: str, agent: str, *, cache: RedisCache | None = None
 ) -> ValidationReport:
     """Check every active, unexpired value against the agent's definitions."""
-    loaded = _from_cache(db, cache, tenant, customer, agent) if cache is not None else None
-    definitions, values = loaded or _from_database(db, tenant, customer, agent)
-    if not definitions:
-        raise NotFoundError(f"agent {agent} has no field definitions in tenant {tenant}")
-    if values is None:
-        raise not_found(tenant, customer)
-    return _report(tenant, customer, agent, definitions, values)
+    asked = customer
+    for _ in range(identities.MAX_CHAIN):
+        loaded = _from_cache(db, cache, tenant, customer, agent) if cache is not None else None
+        definitions, values = loaded or _from_database(db, tenant, customer, agent)
+        if not definitions:
+            raise NotFoundError(f"agent {agent} has no field definitions in tenant {tenant}")
+        if values is not None:
+            report = _report(tenant, customer, agent, definitions, values)
+            report.merged_into = customer if customer != asked else None
+            return report
+        with db.read() as conn:  # nothing stored: an alias of a merged customer?
+            target = identities.merged_into(conn, tenant, customer)
+        if target is None:
+            break
+        customer = target
+    raise not_found(tenant, asked)
 
 
 def _failed(tenant: str, agent: str, field: str, code: str) -> None:

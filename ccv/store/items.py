@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from ccv.store.tables import (
     audit_events,
     field_definitions,
     fields,
+    identities,
     profiles,
 )
 
@@ -126,9 +127,11 @@ def all_versions(conn: Connection, kind: ItemKind, tenant: str, customer: str) -
 
 
 def customer_exists(conn: Connection, tenant: str, customer: str) -> bool:
+    """The customer holds a version of any status or a channel identity."""
     has_field = exists().where(fields.c.tenant == tenant, fields.c.customer == customer)
     has_asset = exists().where(assets.c.tenant == tenant, assets.c.customer == customer)
-    return bool(conn.execute(select(or_(has_field, has_asset))).scalar())
+    has_identity = exists().where(identities.c.tenant == tenant, identities.c.customer == customer)
+    return bool(conn.execute(select(or_(has_field, has_asset, has_identity))).scalar())
 
 
 def vault_source(table: Table) -> Any:
@@ -233,6 +236,13 @@ class LockedProfiles:
 
     fingerprint: tuple[int, Any] | None = None
     created: set[str] | None = None
+    # Merged customers among those locked -> the customer each was merged into (whose row is
+    # locked too): a write naming an alias acts on that customer (SPEC §10).
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def customer(self, name: str) -> str:
+        """The customer a write naming `name` acts on."""
+        return self.aliases.get(name, name)
 
 
 def upsert_and_lock_profiles(
@@ -243,8 +253,31 @@ def upsert_and_lock_profiles(
     `INSERT ... ON CONFLICT DO UPDATE` takes the row lock in the same statement, in sorted order
     (no deadlocks between batches), so concurrent writers of one customer serialise on
     PostgreSQL and the supersession decision never races. SQLite write transactions are
-    already exclusive.
+    already exclusive. A merged customer's row names the customer it was merged into (read
+    in the same statement on PostgreSQL): that one is locked as well, and `aliases` says so.
     """
+    locked = _upsert_and_lock(conn, tenant, customers, now)
+    pending = dict(locked.aliases)
+    for _ in range(MAX_ALIAS_HOPS):
+        if not pending:
+            break
+        targets = _upsert_and_lock(conn, tenant, set(pending.values()), now)
+        # A target merged meanwhile (a concurrent merge committed before we locked it).
+        pending = {
+            alias: targets.aliases[target]
+            for alias, target in pending.items()
+            if target in targets.aliases
+        }
+        locked.aliases.update(pending)
+    return locked
+
+
+MAX_ALIAS_HOPS = 8
+
+
+def _upsert_and_lock(
+    conn: Connection, tenant: str, customers: Iterable[str], now: datetime
+) -> LockedProfiles:
     ordered = sorted(set(customers))
     if conn.dialect.name == "postgresql":
         # One statement with an array parameter: no huge VALUES list to compile.
@@ -256,6 +289,7 @@ def upsert_and_lock_profiles(
             locked.fingerprint = (int(row[0]), row[1])
             assert locked.created is not None
             locked.created.update(row[2] or ())
+            locked.aliases.update(row[3] or {})
         return locked
     for part in chunks(ordered, 1000):
         rows = [
@@ -267,7 +301,13 @@ def upsert_and_lock_profiles(
             set_={"updated_at": statement.excluded.updated_at},
         )
         conn.execute(statement)
-    return LockedProfiles()
+    locked = LockedProfiles()
+    for clause in in_chunks(conn, profiles.c.customer, ordered):
+        query = select(profiles.c.customer, profiles.c.merged_into).where(
+            profiles.c.tenant == tenant, clause, profiles.c.merged_into.is_not(None)
+        )
+        locked.aliases.update((alias, target) for alias, target in conn.execute(query))
+    return locked
 
 
 # `xmax = 0` marks a row this statement inserted (a row it updated carries our transaction id).
@@ -279,10 +319,12 @@ _PG_UPSERT_PROFILES = text(
         FROM unnest(CAST(:customers AS VARCHAR[])) AS customer
         ORDER BY customer
         ON CONFLICT (tenant, customer) DO UPDATE SET updated_at = EXCLUDED.updated_at
-        RETURNING customer, xmax = 0 AS created
+        RETURNING customer, xmax = 0 AS created, merged_into
     )
     SELECT count(*), max(updated_at),
-           (SELECT json_agg(customer) FROM locked WHERE created) AS created
+           (SELECT json_agg(customer) FROM locked WHERE created) AS created,
+           (SELECT json_object_agg(customer, merged_into) FROM locked
+            WHERE merged_into IS NOT NULL) AS aliases
     FROM field_definitions
     WHERE tenant = :tenant
     """

@@ -63,6 +63,23 @@ profiles = Table(
     Column("customer", String(128), primary_key=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Set when the customer was merged into another: the final customer (never an alias), whom
+    # every later command and import naming this one acts on (ccv.service.merge).
+    Column("merged_into", String(128)),
+    Column("merged_at", UTCDateTime()),
+)
+
+# Channel identities (SPEC §10): the primary key is the uniqueness rule, tenant first.
+identities = Table(
+    "identities",
+    metadata,
+    Column("tenant", String(128), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("channel_user_id", String(256), primary_key=True),
+    Column("customer", String(128), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("linked_at", UTCDateTime(), nullable=False),
+    Column("source", String(64), nullable=False),
 )
 
 fields = Table(

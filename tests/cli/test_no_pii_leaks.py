@@ -36,6 +36,12 @@ SECRETS = {
     "date_of_birth": "1961-07-23",
 }
 FILLED_EMAIL = "zq.filled.secret@example.org"
+# Channel identities whose ids are an email address and phone numbers.
+IDENTITY_IDS = {
+    "email": "zq.identity.secret@example.org",
+    "whatsapp": "+4917099887766",
+    "sms": "+4917055443322",
+}
 TRANSCRIPT_NAME = "Quentin Transcriptname"
 
 
@@ -64,6 +70,16 @@ def _records() -> list[dict[str, Any]]:
     ]
     for name in ("email", "national_id_number", "address_line", "date_of_birth"):
         records.append({**base, "name": name, "value": SECRETS[name]})
+    records.append(
+        {
+            "kind": "identity",
+            "tenant": TENANT,
+            "customer": CUSTOMER,
+            "channel": "email",
+            "channel_user_id": IDENTITY_IDS["email"],
+            "verified": True,
+        }
+    )
     return records
 
 
@@ -180,6 +196,21 @@ def recorded(
         *llm,
     )
 
+    identity = ("--tenant", TENANT, "--channel", "whatsapp", "--id", IDENTITY_IDS["whatsapp"])
+    made = json.loads(run("identity", "resolve", *identity, "--create", "--json"))
+    run("identity", "resolve", *identity)
+    run("identity", "resolve", *identity[:2], "--channel", "sms", "--id", IDENTITY_IDS["sms"],
+        code=3)  # fmt: skip
+    run("identity", "link", CUSTOMER, *identity[:2], "--channel", "sms", "--id",
+        IDENTITY_IDS["sms"], "--verified")  # fmt: skip
+    run("identity", "link", CUSTOMER, *identity, code=4)  # taken: the message masks the id
+    run("identity", "list", CUSTOMER, "--tenant", TENANT)
+    run("identity", "list", CUSTOMER, "--tenant", TENANT, "--reveal-pii", "--json")
+    run("profile", "merge", made["customer"], "--into", CUSTOMER, "--tenant", TENANT)
+    run("profile", "merge", made["customer"], "--into", CUSTOMER, "--tenant", TENANT, "--apply")
+    run("profile", "show", made["customer"], "--tenant", TENANT)
+    run("identity", "unlink", *identity)
+
     run("profile", "expire", "--tenant", TENANT)
     run("profile", "expire", "--tenant", TENANT, "--apply", "--json")
     run("profile", "delete", ASSET, "--tenant", TENANT, "--force")
@@ -201,11 +232,13 @@ def _leaks(haystack: str, values: set[str]) -> list[str]:
 
 def test_no_pii_value_in_logs_audit_or_redis(recorded: Recorder, redis_target: Any) -> None:
     values = _demo_pii_values() | set(SECRETS.values()) | {FILLED_EMAIL, TRANSCRIPT_NAME}
+    values |= set(IDENTITY_IDS.values())
 
     # The logs said what happened: the events the issue lists, with their ids and codes.
     names = {event["event"] for event in recorded.events}
     assert {"import", "validation_failure", "lineage_traversal", "status_transition"} <= names
     assert {"fill", "extraction", "delete", "erase"} <= names
+    assert {"identity_link", "identity_unlink", "merge"} <= names
     failure = next(e for e in recorded.events if e["event"] == "validation_failure")
     assert (failure["tenant"], failure["field"], failure["code"]) == (
         TENANT,
@@ -220,6 +253,7 @@ def test_no_pii_value_in_logs_audit_or_redis(recorded: Recorder, redis_target: A
         rows = [dict(row._mapping) for row in conn.execute(select(audit_events))]
     engine.dispose()
     assert {row["event"] for row in rows} >= {"status_change", "reveal_pii", "delete", "erase"}
+    assert {row["event"] for row in rows} >= {"identity_link", "identity_unlink", "merge"}
     assert _leaks(json.dumps(rows, default=str), values) == []
 
     client = redis_target.client

@@ -493,3 +493,38 @@ def test_import_beside_a_running_expiry_sweep_both_succeed(
         ("old", "expired"): EXPIRING,
         ("new", "active"): sum(len(r) for r in fresh),
     }
+
+
+# --- Eight processes creating one channel identity ---------------------------------------------
+
+CREATORS = 8
+
+
+def test_concurrent_resolve_create_of_one_identity_yields_one_customer(
+    database_url: str, tmp_path: Path
+) -> None:
+    resolve = cli(
+        "identity", "resolve", "--tenant", TENANT, "--channel", "whatsapp",
+        "--id", "+4915112345678", "--create", "--json",
+    )  # fmt: skip
+    children = run_together(tmp_path, database_url, [resolve] * CREATORS)
+    assert_all_succeeded(children)
+    answers = [json.loads(child.stdout) for child in children]
+    customers = {answer["customer"] for answer in answers}
+    assert len(customers) == 1, answers
+    assert sorted(answer["created"] for answer in answers) == [False] * (CREATORS - 1) + [True]
+    (customer,) = customers
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            linked = conn.execute(text("SELECT customer FROM identities")).all()
+            # The losers' made-up customers are gone: one profile, the winner's.
+            made = conn.execute(text("SELECT customer FROM profiles")).all()
+            links = conn.execute(
+                text("SELECT count(*) FROM audit_events WHERE event = 'identity_link'")
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert [row[0] for row in linked] == [customer]
+    assert [row[0] for row in made] == [customer]
+    assert links == 1

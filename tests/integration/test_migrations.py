@@ -29,6 +29,7 @@ CCV_TABLES = {
     "scenarios",
     "scenario_requirements",
     "audit_events",
+    "identities",
 }
 SCHEMA = "tenant: acme\nagent: bot\nfields:\n  - name: nickname\n"
 RECORD = (
@@ -192,6 +193,59 @@ def test_0003_judges_stored_values_and_renames_flow_actors_both_ways(empty_url: 
             ("flow:expire/run-1",),
         ]
         assert len(_rows(engine, "SELECT id FROM fields")) == 4
+    finally:
+        engine.dispose()
+
+
+def test_0004_adds_identities_and_aliases_and_goes_back_keeping_the_versions(
+    empty_url: str, tmp_path: Path
+) -> None:
+    """Data of 0003's ccv: 0004 takes identities and merges; the downgrade drops them and
+    keeps every version where the merge put it."""
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine, "0003")
+        with engine.begin() as conn:
+            for n, customer in enumerate(("c-1", "c-2")):
+                conn.execute(
+                    text(
+                        "INSERT INTO profiles (tenant, customer, created_at, updated_at)"
+                        " VALUES ('acme', :customer, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                    ),
+                    {"customer": customer},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO fields (tenant, id, customer, name, value, source, status,"
+                        " confidence, requires_confirmation, verified, collected_at, updated_at,"
+                        " content_hash) VALUES ('acme', :id, :customer, 'nickname', '\"A\"',"
+                        " 'imported', 'active', 1.0, false, false, :at, :at, 'h')"
+                    ),
+                    {"id": f"i-{n}", "customer": customer, "at": f"2026-0{n + 1}-01 00:00:00"},
+                )
+        upgrade(engine, "0004")
+        with Vault(Settings(database_url=empty_url)) as vault:
+            vault.link_identity("acme", "c-2", "web", "cookie-1")
+            vault.merge_customers("acme", "c-2", "c-1", apply=True)
+            assert vault.get_profile("acme", "c-2").merged_into == "c-1"
+        assert _rows(engine, "SELECT customer, merged_into FROM profiles ORDER BY customer") == [
+            ("c-1", None),
+            ("c-2", "c-1"),
+        ]
+
+        downgrade(engine, "0003")
+        with engine.connect() as conn:
+            assert not inspect(conn).has_table("identities")
+            columns = {c["name"] for c in inspect(conn).get_columns("profiles")}
+            indexes = {i["name"] for i in inspect(conn).get_indexes("profiles")}
+        assert not columns & {"merged_into", "merged_at"}
+        assert "ix_profiles_merged" not in indexes
+        assert _rows(engine, "SELECT id, customer, status FROM fields ORDER BY id") == [
+            ("i-0", "c-1", "superseded"),
+            ("i-1", "c-1", "active"),
+        ]
+        upgrade(engine, "head")
+        assert _rows(engine, "SELECT count(*) FROM identities") == [(0,)]
     finally:
         engine.dispose()
 
