@@ -188,7 +188,7 @@ def gaps(ctx: Context) -> Measurement:
     path = ctx.workdir / f"{SCENARIO}.yaml"
     path.write_text(gaps_scenario_yaml(), encoding="utf-8")
     applied = vault.apply_requirements([path])
-    raw = raw_reader(ctx)
+    raw = raw_reader(ctx, identities=False)
     customers = ctx.sample_customers(GAPS_READS + GAPS_WARMUP)
     first = vault.gaps(tenant, customers[0], SCENARIO)
     judged = len(first.missing) + len(first.satisfied)

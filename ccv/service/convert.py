@@ -75,4 +75,5 @@ def identity_from_data(data: dict[str, Any], reveal: bool) -> Identity:
 
 
 def identity_model(row: Any, reveal: bool) -> Identity:
-    return identity_from_data(dict(row._mapping), reveal)
+    """`identity_from_data` of a stored identity (`ccv.store.identities.IdentityRow`)."""
+    return identity_from_data(row._asdict(), reveal)

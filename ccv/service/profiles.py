@@ -153,7 +153,7 @@ def read_current(conn: Connection, tenant: str, customer: str, now: datetime) ->
     return {
         "fields": _rows_data(field_rows),
         "assets": _rows_data(asset_rows),
-        "identities": _rows_data(identity_rows),
+        "identities": [row._asdict() for row in identity_rows],
         "analysis": dict(analysis),
         "exists": exists,
         # An alias: its entry names the customer to read instead (a merge moved everything).

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, exists, func, or_, select, tuple_, update
+from sqlalchemy import Connection, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ccv.domain.timeutil import ensure_utc
 from ccv.store.items import chunks, in_chunks
 from ccv.store.tables import assets, fields, identities, profiles
 
@@ -21,34 +22,92 @@ Key = tuple[str, str]  # (channel, channel_user_id)
 MAX_CHAIN = 32
 
 
-def get(conn: Connection, tenant: str, channel: str, channel_user_id: str) -> Row[Any] | None:
-    query = select(identities).where(
-        identities.c.tenant == tenant,
-        identities.c.channel == channel,
-        identities.c.channel_user_id == channel_user_id,
+class IdentityRow(NamedTuple):
+    """A stored identity, in the table's column order."""
+
+    tenant: str
+    channel: str
+    channel_user_id: str
+    customer: str
+    verified: bool
+    linked_at: datetime
+    source: str
+
+
+_COLUMNS = ", ".join(IdentityRow._fields)
+# The two statements every agent message and every profile read runs: on PostgreSQL they go
+# through psycopg itself (SQLAlchemy's statement and row handling cost more than the query).
+_PG_GET = (
+    f"SELECT {_COLUMNS} FROM identities WHERE tenant = %s AND channel = %s AND channel_user_id = %s"
+)
+_PG_OF_CUSTOMER = (
+    f"SELECT {_COLUMNS} FROM identities WHERE tenant = %s AND customer = %s"
+    " ORDER BY channel, channel_user_id"
+)
+_GET = select(identities).where(
+    identities.c.tenant == bindparam("tenant"),
+    identities.c.channel == bindparam("channel"),
+    identities.c.channel_user_id == bindparam("channel_user_id"),
+)
+_OF_CUSTOMER = (
+    select(identities)
+    .where(
+        identities.c.tenant == bindparam("tenant"),
+        identities.c.customer == bindparam("customer"),
     )
-    return conn.execute(query).first()
+    .order_by(identities.c.channel, identities.c.channel_user_id)
+)
 
 
-def find(conn: Connection, tenant: str, keys: Iterable[Key]) -> dict[Key, Row[Any]]:
-    found: dict[Key, Row[Any]] = {}
+def _row(values: Sequence[Any]) -> IdentityRow:
+    row = IdentityRow(*values)
+    return row._replace(linked_at=ensure_utc(row.linked_at))
+
+
+def _driver_rows(conn: Connection, sql: str, params: tuple[str, ...]) -> list[IdentityRow]:
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [_row(values) for values in cursor.fetchall()]
+    except Exception as exc:
+        import psycopg
+
+        if not isinstance(exc, psycopg.Error):
+            raise
+        from sqlalchemy.exc import DBAPIError
+
+        raise DBAPIError(sql, None, exc) from exc
+
+
+def get(conn: Connection, tenant: str, channel: str, channel_user_id: str) -> IdentityRow | None:
+    if conn.dialect.name == "postgresql":
+        found = _driver_rows(conn, _PG_GET, (tenant, channel, channel_user_id))
+        return found[0] if found else None
+    params = {"tenant": tenant, "channel": channel, "channel_user_id": channel_user_id}
+    row = conn.execute(_GET, params).first()
+    return None if row is None else _row(tuple(row))
+
+
+def find(conn: Connection, tenant: str, keys: Iterable[Key]) -> dict[Key, IdentityRow]:
+    found: dict[Key, IdentityRow] = {}
     for part in chunks(sorted(set(keys))):
         query = select(identities).where(
             identities.c.tenant == tenant,
             tuple_(identities.c.channel, identities.c.channel_user_id).in_(list(part)),
         )
-        for row in conn.execute(query):
+        for values in conn.execute(query):
+            row = _row(tuple(values))
             found[(row.channel, row.channel_user_id)] = row
     return found
 
 
-def of_customer(conn: Connection, tenant: str, customer: str) -> list[Row[Any]]:
-    query = (
-        select(identities)
-        .where(identities.c.tenant == tenant, identities.c.customer == customer)
-        .order_by(identities.c.channel, identities.c.channel_user_id)
-    )
-    return list(conn.execute(query))
+def of_customer(conn: Connection, tenant: str, customer: str) -> list[IdentityRow]:
+    if conn.dialect.name == "postgresql":
+        return _driver_rows(conn, _PG_OF_CUSTOMER, (tenant, customer))
+    params = {"tenant": tenant, "customer": customer}
+    return [_row(tuple(row)) for row in conn.execute(_OF_CUSTOMER, params)]
 
 
 def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[Key]:
