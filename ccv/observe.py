@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -147,16 +148,20 @@ class _Metrics:
 
 _metrics: _Metrics | None = None
 _disabled = False
+_enabling = threading.Lock()
 
 
 def enable() -> _Metrics | None:
-    """The process metrics, registered once in the default registry; None without the extra."""
+    """The process metrics, registered once in the default registry; None without the extra.
+    Threads of one process may get here first together: one registers, the others wait."""
     global _metrics, _disabled
     if _metrics is None and not _disabled:
-        try:
-            _metrics = _Metrics()
-        except ImportError:
-            _disabled = True
+        with _enabling:
+            if _metrics is None and not _disabled:
+                try:
+                    _metrics = _Metrics()
+                except ImportError:
+                    _disabled = True
     return _metrics
 
 
