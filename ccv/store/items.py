@@ -492,7 +492,11 @@ WITH newer AS (
           AND status IN ('active', 'expired', 'orphaned')
           AND (collected_at, id) < (%(collected_at)s, %(id)s)
     ) AS old
-    WHERE t.tenant = %(tenant)s AND t.id = old.id AND NOT EXISTS (SELECT 1 FROM newer)
+    -- The customer and name again on `t`: without statistics (a new table before its first
+    -- ANALYZE) the planner may drive the join from `t`, and then reads only these versions
+    -- instead of every row of the tenant for each one of them.
+    WHERE t.tenant = %(tenant)s AND t.customer = %(customer)s AND t.name = %(name)s
+      AND t.id = old.id AND NOT EXISTS (SELECT 1 FROM newer)
     RETURNING t.id, t.customer, t.name, old.status AS old_status
 ), logged AS (
     INSERT INTO audit_events
