@@ -25,7 +25,7 @@ from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError, RefusedError
 from ccv.service.convert import identity_model
 from ccv.service.profiles import not_found
-from ccv.service.writes import audit_row
+from ccv.service.writes import audit_reveal, audit_row
 from ccv.store import identities as ids
 from ccv.store import items as store
 from ccv.store import outbox
@@ -316,22 +316,7 @@ def list_identities(
         found = [identity_model(row, reveal_pii) for row in rows]
         channels = sorted({i.channel for i in found if is_pii(i.channel, i.channel_user_id)})
         if reveal_pii and channels:
-            store.insert_audit(
-                conn,
-                [
-                    audit_row(
-                        tenant,
-                        target,
-                        None,
-                        None,
-                        None,
-                        "reveal_pii",
-                        actor,
-                        utcnow(),
-                        details={"fields": [], "identities": channels},
-                    )
-                ],
-            )
+            audit_reveal(conn, tenant, target, [], actor, {"identities": channels})
     return IdentityList(
         tenant=tenant,
         customer=target,
