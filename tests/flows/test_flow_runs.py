@@ -204,9 +204,14 @@ def test_tasks_retry_database_errors_only_with_exponential_backoff() -> None:
 
 
 def _waiting_for_advisory_locks(conn: Any) -> int:
+    """Waiters in this test's own database: pg_locks shows the whole server, where the other
+    test workers take advisory locks of their own (sweeps, `db upgrade`)."""
     return int(
         conn.execute(
-            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
         ).scalar_one()
     )
 
