@@ -12,6 +12,7 @@ import gc
 import hashlib
 import io
 import json
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -205,7 +206,47 @@ def read_wide_csv(path: Path, data: bytes) -> Iterator[Incoming]:
             yield Incoming(str(path), line, record, csv_cell=True)
 
 
+STDIN = Path("-")
+_READERS = {
+    ".jsonl": read_jsonl,
+    ".ndjson": read_jsonl,
+    ".json": read_json_array,
+    ".csv": read_wide_csv,
+}
+
+
+def _sniff(data: bytes) -> Callable[[Path, bytes], Iterator[Incoming]]:
+    """The format of piped records, from their first character: `[` a JSON array, `{` JSON
+    Lines, anything else a wide CSV (its header)."""
+    first = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first == b"[":
+        return read_json_array
+    if first == b"{":
+        return read_jsonl
+    return read_wide_csv
+
+
+def _gunzip(path: Path, data: bytes) -> bytes:
+    import gzip
+    import zlib
+
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = "it ends too early" if isinstance(exc, EOFError) else "not gzip data"
+        raise UsageError(f"{path}: cannot decompress: {reason}") from None
+
+
 def read_file(path: Path) -> Iterator[Incoming]:
+    """The records of one file: `.jsonl`/`.ndjson`, `.json`, `.csv`, any of them gzipped
+    (`.jsonl.gz`), or `-`, standard input (gzipped or not, its format told by its first
+    character)."""
+    if path == STDIN:
+        data = sys.stdin.buffer.read()
+        name = Path("<stdin>")
+        if data[:2] == b"\x1f\x8b":
+            data = _gunzip(name, data)
+        return _sniff(data)(name, data)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -214,14 +255,17 @@ def read_file(path: Path) -> Iterator[Incoming]:
         raise UsageError(f"{path}: is a directory, not a file") from None
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror}") from None
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl" or suffix == ".ndjson":
-        return read_jsonl(path, data)
-    if suffix == ".json":
-        return read_json_array(path, data)
-    if suffix == ".csv":
-        return read_wide_csv(path, data)
-    raise UsageError(f"{path}: unknown format, expected .jsonl, .json or .csv")
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        data = _gunzip(path, data)
+        suffixes.pop()
+    reader = _READERS.get(suffixes[-1] if suffixes else "")
+    if reader is None:
+        raise UsageError(
+            f"{path}: unknown format, expected .jsonl, .json or .csv (optionally .gz), or - for "
+            "standard input"
+        )
+    return reader(path, data)
 
 
 class _Run:
