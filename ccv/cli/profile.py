@@ -37,7 +37,10 @@ def _mode(value: str | None) -> object:
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    files: list[Path] = typer.Argument(..., help="Records: .jsonl, .json (array) or wide .csv."),
+    files: list[Path] = typer.Argument(
+        ...,
+        help="Records: .jsonl, .json (array) or wide .csv, each optionally .gz; - reads stdin.",
+    ),
     tenant: str | None = typer.Option(None, "--tenant", help="Tenant of records that name none."),
     validation: str | None = typer.Option(
         None, "--validation", help="strict, warn or disabled (overrides the definitions)."
@@ -47,7 +50,8 @@ def import_(
 ) -> None:
     """Import profile records; rejected records are listed by file:line (exit 1).
 
-    Example: ccv profile import fixtures/demo/profiles.jsonl --tenant northwind-bank
+    Example: ccv profile import fixtures/demo/profiles.jsonl --tenant northwind-bank;
+    zcat dump.jsonl.gz | ccv profile import -
     """
     from ccv.domain.enums import ValidationMode
 
@@ -55,10 +59,10 @@ def import_(
     assert mode is None or isinstance(mode, ValidationMode)
     vault = state(ctx).vault()
     if sys.stderr.isatty() and not json_output:
-        from rich.progress import Progress
+        from ccv.cli.render import import_progress
 
-        with Progress(console=stderr(), transient=True) as bar:
-            task = bar.add_task("importing", total=None)
+        with import_progress(stderr()) as bar:
+            task = bar.add_task("records checked and stored", total=None)
 
             def tick(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
@@ -128,14 +132,27 @@ def trace(
     ctx: typer.Context,
     item_id: str = typer.Argument(..., help="Field or asset id."),
     tenant: str = TENANT,
-    json_output: bool = JSON,
+    output_format: str = typer.Option(
+        "tree", "--format", help="tree, json, mermaid (flowchart) or dot (Graphviz)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
 ) -> None:
-    """Show lineage: the chain up to the root and every dependent, for any status.
+    """Show lineage: the chain up to the root and every dependent, for any status; as a tree,
+    JSON, or a picture (Mermaid, Graphviz DOT) labelled with kinds, names, statuses and short
+    ids, never values.
 
-    Example: ccv profile trace bef7e268-ffe9-46ab-a058-1ccace1d62e0 --tenant northwind-bank
+    Example: ccv profile trace bef7e268 --tenant northwind-bank --format dot | dot -Tsvg > l.svg
     """
+    if output_format.lower() not in ("tree", "json", "mermaid", "dot"):
+        raise UsageError("--format must be tree, json, mermaid or dot")
+    chosen = "json" if json_output else output_format.lower()
     result = state(ctx).vault().trace(tenant, item_id)
-    emit(result, json_output, "trace")
+    if chosen in ("mermaid", "dot"):
+        from ccv.cli import graph
+
+        sys.stdout.write(graph.mermaid(result) if chosen == "mermaid" else graph.dot(result))
+        return
+    emit(result, chosen == "json", "trace")
 
 
 @app.command("validate")
