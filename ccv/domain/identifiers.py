@@ -92,3 +92,22 @@ def canonical_item_id(value: str) -> str | None:
         return str(uuid.UUID(value.strip()))
     except ValueError:
         return None
+
+
+MIN_ID_PREFIX = 8
+_PREFIX = re.compile(r"[0-9a-f-]+")
+
+
+def item_id_prefix(value: str) -> str | None:
+    """A short item id as a user types it (at least 8 hex digits of the stored, hyphenated
+    form, any case), lowercased; None when it cannot be one."""
+    text = value.strip().lower()
+    if not _PREFIX.fullmatch(text) or sum(ch != "-" for ch in text) < MIN_ID_PREFIX:
+        return None
+    return text
+
+
+def looks_short(value: str) -> bool:
+    """Hex digits (and hyphens), but fewer than a prefix needs."""
+    text = value.strip().lower()
+    return bool(text) and bool(_PREFIX.fullmatch(text)) and item_id_prefix(text) is None

@@ -100,8 +100,6 @@ def list_events(
     query = select(audit).where(audit.c.tenant == tenant)
     if customer is not None:
         query = query.where(audit.c.customer == customer)
-    if item_id is not None:
-        query = query.where(audit.c.item_id == item_id.strip().lower())
     if event is not None:
         query = query.where(audit.c.event == event)
     if actor is not None:
@@ -117,6 +115,11 @@ def list_events(
         query = query.where(or_(audit.c.at < at, and_(audit.c.at == at, audit.c.id < last)))
     query = query.order_by(audit.c.at.desc(), audit.c.id.desc()).limit(limit + 1)
     with db.read() as conn:
+        if item_id is not None:  # a full id or a unique prefix (ccv.service.ids)
+            from ccv.service.ids import resolve_audited_id
+
+            wanted = resolve_audited_id(conn, tenant, item_id.strip().lower())
+            query = query.where(audit.c.item_id == wanted)
         rows = conn.execute(query).all()
     truncated = len(rows) > limit
     rows = rows[:limit]

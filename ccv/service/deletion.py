@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from ccv import observe
 from ccv.domain.enums import ItemKind, Status
-from ccv.domain.identifiers import canonical_item_id
 from ccv.domain.models import DeleteResult, EraseResult
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError, RefusedError
+from ccv.service.ids import resolve_item_id
 from ccv.service.profiles import not_found
 from ccv.service.writes import audit_row
 from ccv.store import identities, outbox, sweeps
@@ -47,13 +47,11 @@ def delete_item(
     cache: RedisCache | None = None,
 ) -> DeleteResult:
     """Delete one version; refused while it has active dependents unless `force` orphans them."""
-    canonical = canonical_item_id(item_id)
-    if canonical is None:
-        raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
     now = utcnow()
     with db.write() as conn:
-        found = store.get_item(conn, tenant, canonical)
-        if found is None:
+        canonical = resolve_item_id(conn, tenant, item_id)
+        found = store.get_item(conn, tenant, canonical) if canonical is not None else None
+        if found is None or canonical is None:
             raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
         kind, row = found
         locked = store.upsert_and_lock_profiles(conn, tenant, [row.customer], now)

@@ -7,11 +7,11 @@ from typing import Any
 
 from ccv import observe
 from ccv.domain.enums import SourceItemType, Status
-from ccv.domain.identifiers import canonical_item_id
 from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
 from ccv.domain.models import Trace, TraceItem, TraceNode
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
+from ccv.service.ids import resolve_item_id
 from ccv.store import lineage as store
 from ccv.store.database import Database
 
@@ -44,9 +44,9 @@ def _item(row: Any) -> TraceItem:
 
 def trace(db: Database, tenant: str, item_id: str) -> Trace:
     """Lineage up to the root and down to every dependent, for an item of any status."""
-    canonical = canonical_item_id(item_id)
     now = utcnow()
     with db.read() as conn:
+        canonical = resolve_item_id(conn, tenant, item_id)
         rows = store.chain(conn, tenant, canonical, now) if canonical else []
         if not rows:
             raise NotFoundError(f"item {item_id} not found in tenant {tenant}")

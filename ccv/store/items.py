@@ -763,3 +763,23 @@ def asset_owners(conn: Connection, tenant: str, ids: Iterable[str]) -> set[str]:
             )
         )
     return owners
+
+
+MAX_CANDIDATES = 10
+
+
+def ids_with_prefix(conn: Connection, tenant: str, prefix: str) -> list[tuple[str, ItemKind, str]]:
+    """(id, kind, name) of the tenant's items whose id starts with `prefix`: at most
+    MAX_CANDIDATES + 1, so a caller can tell one from several (`LIKE 'prefix%'` is correct under
+    any collation; under C it is a range scan of the primary key)."""
+    found: list[tuple[str, ItemKind, str]] = []
+    pattern = prefix.replace("%", "").replace("_", "") + "%"
+    for kind, table in TABLES.items():
+        query = (
+            select(table.c.id, table.c.name)
+            .where(table.c.tenant == tenant, table.c.id.like(pattern))
+            .order_by(table.c.id)
+            .limit(MAX_CANDIDATES + 1)
+        )
+        found.extend((row.id, kind, row.name) for row in conn.execute(query))
+    return sorted(found)[: MAX_CANDIDATES + 1]
