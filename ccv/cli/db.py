@@ -18,6 +18,8 @@ def _show(revision: object, json_output: bool) -> None:
         return
     status = "up to date" if revision.up_to_date else f"behind (head is {revision.head})"
     stdout().print(f"{revision.database}: revision {revision.current or 'none'}, {status}")
+    for ran in revision.ran:
+        stdout().print(f"  ran {ran}", highlight=False)
 
 
 @app.command("upgrade")

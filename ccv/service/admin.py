@@ -16,6 +16,8 @@ class Revision(BaseModel):
     current: str | None
     head: str | None
     up_to_date: bool
+    # `db upgrade` / `db downgrade`: the revisions they ran, in the order they ran them.
+    ran: list[str] = []
 
 
 def current(db: Database) -> Revision:
@@ -48,7 +50,12 @@ def _run(db: Database, action: str, revision: str) -> Revision:
         raise UsageError(f"cannot {action} to {revision}: {exc}") from None
     except DBAPIError as exc:
         raise backend_error(exc, db.url) from exc
-    return current(db)
+    after = current(db)
+    if action == "upgrade":
+        after.ran = migrate.revisions_between(stored, after.current)
+    else:
+        after.ran = list(reversed(migrate.revisions_between(after.current, stored)))
+    return after
 
 
 def upgrade(db: Database, revision: str = "head") -> Revision:

@@ -95,6 +95,20 @@ def script_head() -> str | None:
     return ScriptDirectory(str(migrations_dir())).get_current_head()
 
 
+def revisions_between(lower: str | None, upper: str | None) -> list[str]:
+    """The revisions above `lower` up to and including `upper` (None: base), oldest first:
+    what an upgrade from `lower` to `upper` runs, and a downgrade the other way undoes."""
+    from alembic.script import ScriptDirectory
+
+    if upper is None or lower == upper:
+        return []
+    script = ScriptDirectory(str(migrations_dir()))
+    walked = [
+        rev.revision for rev in script.iterate_revisions(upper, lower or "base") if rev is not None
+    ]
+    return [revision for revision in reversed(walked) if revision != lower]
+
+
 def is_known(revision: str) -> bool:
     """Whether this installation's migrations include `revision` (a newer ccv may have
     upgraded the database past them)."""

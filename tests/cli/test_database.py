@@ -44,6 +44,32 @@ def test_upgrade_current_and_downgrade_base_on_sqlite(tmp_path: Path) -> None:
     assert ccv.json("db", "upgrade")["current"] == upgraded["head"]
 
 
+@pytest.mark.parametrize(
+    "dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_upgrade_and_downgrade_say_which_revisions_they_ran(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'steps.db'}"
+        if dialect == "sqlite"
+        else request.getfixturevalue("fresh_pg_url")
+    )
+    ccv = Ccv(url)
+    if dialect == "sqlite":  # created and migrated on first use: start from nothing
+        ccv.json("db", "downgrade", "base")
+    assert ccv.json("db", "upgrade", "0002")["ran"] == ["0001", "0002"]
+    upgraded = ccv.json("db", "upgrade")
+    # Every revision after 0002, in order, up to the head.
+    assert upgraded["ran"] == [f"{n:04d}" for n in range(3, int(upgraded["head"]) + 1)]
+    assert "0004" in upgraded["ran"]
+    assert ccv.json("db", "upgrade")["ran"] == []  # nothing left to run
+    assert ccv.json("db", "downgrade", "0002")["ran"] == list(reversed(upgraded["ran"]))
+    as_text = ccv("db", "downgrade", "base")
+    assert_exit(as_text, 0)
+    assert [line.strip() for line in as_text.stdout.splitlines()[1:]] == ["ran 0002", "ran 0001"]
+
+
 def test_sqlite_is_created_and_migrated_on_first_use(tmp_path: Path) -> None:
     ccv = Ccv(f"sqlite:///{tmp_path / 'new.db'}")
     assert ccv.json("schema", "show", "--tenant", "acme")["definitions"] == []
