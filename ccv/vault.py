@@ -258,8 +258,10 @@ class Vault:
         )
 
     @_timed("apply_schema")
-    def apply_schema(self, paths: Sequence[Path]) -> SchemaApplyResult:
-        return schema.apply_schema(self.db, paths, cache=self.cache)
+    def apply_schema(self, paths: Sequence[Path], *, dry_run: bool = False) -> SchemaApplyResult:
+        """Store schema files (each the whole truth for its agent); `dry_run` rolls back and
+        says what would change per definition."""
+        return schema.apply_schema(self.db, paths, dry_run=dry_run, cache=self.cache)
 
     @_timed("expire")
     def expire(

@@ -15,20 +15,36 @@ app = typer.Typer(help="Field definitions (schema files, one per agent).", no_ar
 def apply(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(..., help="Schema YAML files."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change per definition; store nothing."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Load field definitions; each file is the whole truth for its agent (idempotent).
 
-    Example: ccv schema apply schemas/support-bot.yaml
+    Example: ccv schema apply schemas/support-bot.yaml --dry-run
     """
-    result = state(ctx).vault().apply_schema(files)
+    result = state(ctx).vault().apply_schema(files, dry_run=dry_run)
     if json_output:
         print_json(result)
         return
-    stdout().print(
-        f"{result.files} file(s): {result.created} created, {result.updated} updated, "
-        f"{result.unchanged} unchanged, {result.disabled} disabled"
+    from rich.markup import escape
+
+    console = stdout()
+    verb = "would be " if dry_run else ""
+    console.print(
+        f"{result.files} file(s): {result.created} {verb}created, {result.updated} {verb}updated,"
+        f" {result.unchanged} unchanged, {result.disabled} {verb}disabled",
+        highlight=False,
     )
+    for change in result.changes:
+        what = f" ({', '.join(change.attributes)})" if change.attributes else ""
+        console.print(
+            escape(f"  {change.change} {change.tenant}/{change.agent}/{change.name}{what}"),
+            highlight=False,
+        )
+    if dry_run:
+        console.print("dry run: nothing stored", highlight=False)
 
 
 @app.command("show")

@@ -261,6 +261,16 @@ class ImportResult(_Model):
     dry_run: bool = False
 
 
+class DefinitionChange(_Model):
+    """What `schema apply` does to one definition; `attributes` names what an update changes."""
+
+    tenant: str
+    agent: str
+    name: str
+    change: Literal["created", "updated", "disabled"]
+    attributes: list[str] = ModelField(default_factory=list)
+
+
 class SchemaApplyResult(_Model):
     files: int
     created: int
@@ -269,6 +279,8 @@ class SchemaApplyResult(_Model):
     # Definitions the files no longer have: disabled (kept for PII masking and lineage).
     disabled: int = 0
     definitions: list[FieldDefinition]
+    dry_run: bool = False
+    changes: list[DefinitionChange] = ModelField(default_factory=list)
 
 
 class FieldCheck(_Model):

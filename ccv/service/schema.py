@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccv.domain.definitions import compile_rules
-from ccv.domain.models import FieldDefinition, Finding, SchemaApplyResult
+from ccv.domain.models import DefinitionChange, FieldDefinition, Finding, SchemaApplyResult
 from ccv.domain.schema_file import parse_schema
 from ccv.domain.timeutil import utcnow
 from ccv.domain.yamldoc import YamlError, parse_yaml
@@ -77,10 +77,40 @@ def _conflicts(
     return problems
 
 
+# Bookkeeping, not what a definition says.
+_NOT_ATTRIBUTES = frozenset({"id", "tenant", "agent", "name", "updated_at", "source_file"})
+
+
+def _changes(
+    before: Sequence[FieldDefinition], after: Sequence[FieldDefinition]
+) -> list[DefinitionChange]:
+    old = {(d.agent, d.name): d for d in before}
+    changes = []
+    for new in after:
+        was = old.get((new.agent, new.name))
+        base = {"tenant": new.tenant, "agent": new.agent, "name": new.name}
+        if was is None:
+            changes.append(DefinitionChange(**base, change="created"))
+            continue
+        if was.enabled and not new.enabled:
+            changes.append(DefinitionChange(**base, change="disabled"))
+            continue
+        then, now = was.model_dump(), new.model_dump()
+        differ = sorted(k for k in now if k not in _NOT_ATTRIBUTES and now[k] != then.get(k))
+        if differ:
+            changes.append(DefinitionChange(**base, change="updated", attributes=differ))
+    return changes
+
+
 def apply_schema(
-    db: Database, paths: Sequence[Path], *, cache: RedisCache | None = None
+    db: Database,
+    paths: Sequence[Path],
+    *,
+    dry_run: bool = False,
+    cache: RedisCache | None = None,
 ) -> SchemaApplyResult:
-    """Validate every file, then replace each agent's definitions in one transaction."""
+    """Validate every file, then replace each agent's definitions in one transaction (rolled
+    back when `dry_run`: the result says what would change, per definition)."""
     findings: list[Finding] = []
     by_agent: dict[tuple[str, str], list[FieldDefinition]] = {}
     files_of: dict[tuple[str, str], str] = {}
@@ -108,10 +138,13 @@ def apply_schema(
     now = utcnow()
     created = updated = unchanged = disabled = 0
     changed: set[str] = set()
-    with db.write() as conn:
+    changes: list[DefinitionChange] = []
+    transaction = db.rollback_only() if dry_run else db.write()
+    with transaction as conn:
         for tenant in sorted({t for t, _ in by_agent}):
             group = {key: defs for key, defs in by_agent.items() if key[0] == tenant}
-            conflicts = _conflicts(group, load_definitions(conn, tenant))
+            before = load_definitions(conn, tenant)
+            conflicts = _conflicts(group, before)
             if conflicts:
                 raise InvalidFilesError(conflicts)
             names: set[str] = set()
@@ -125,6 +158,13 @@ def apply_schema(
                 # The active values of the changed names are judged by the new definitions.
                 rules = compile_rules(load_definitions(conn, tenant))
                 validity.restamp(conn, tenant, rules, names)
+            agents = {agent for _, agent in group}
+            changes.extend(
+                _changes(
+                    [d for d in before if d.agent in agents],
+                    [d for d in load_definitions(conn, tenant) if d.agent in agents],
+                )
+            )
         # PII flags and validators feed every cached read of these tenants.
         owed = [outbox.record(conn, tenant, epoch=True, now=now) for tenant in sorted(changed)]
         stored = [
@@ -134,7 +174,7 @@ def apply_schema(
             if (d.tenant, d.agent) in by_agent
         ]
     # Committed: now the tenants' cached entries go.
-    if cache is not None:
+    if cache is not None and not dry_run:
         for recorded in owed:
             cache.deliver(recorded)
     return SchemaApplyResult(
@@ -144,6 +184,8 @@ def apply_schema(
         unchanged=unchanged,
         disabled=disabled,
         definitions=stored,
+        dry_run=dry_run,
+        changes=changes,
     )
 
 

@@ -138,3 +138,42 @@ def test_a_schema_error_has_no_traceback_in_text_mode(ccv: Ccv) -> None:
     result = ccv("schema", "apply", _write("top.yaml", "- just\n- a list\n"))
     assert_exit(result, 1)
     assert "top.yaml" in result.stderr
+
+
+def test_apply_dry_run_says_per_definition_what_would_change(ccv: Ccv, tmp_path: Path) -> None:
+    path = tmp_path / "bot.yaml"
+    path.write_text(
+        "tenant: acme\nagent: bot\nfields:\n  - name: email\n    value_type: email\n"
+        "  - name: tier\n",
+        encoding="utf-8",
+    )
+    first = ccv.json("schema", "apply", path, "--dry-run")
+    assert first["dry_run"] is True and first["created"] == 2
+    assert [(c["name"], c["change"]) for c in first["changes"]] == [
+        ("email", "created"),
+        ("tier", "created"),
+    ]
+    assert ccv.json("schema", "show", "--tenant", "acme")["definitions"] == []  # nothing stored
+    assert ccv.json("schema", "apply", path)["created"] == 2
+    path.write_text(
+        "tenant: acme\nagent: bot\nfields:\n  - name: email\n    value_type: email\n"
+        "    is_pii: true\n    retention_days: 30\n  - name: nick\n",
+        encoding="utf-8",
+    )
+    plan = ccv.json("schema", "apply", path, "--dry-run")
+    assert [(c["name"], c["change"], c["attributes"]) for c in plan["changes"]] == [
+        ("email", "updated", ["is_pii", "retention_days"]),
+        ("nick", "created", []),
+        ("tier", "disabled", []),
+    ]
+    shown = ccv.json("schema", "show", "--tenant", "acme")["definitions"]
+    assert {(d["name"], d["is_pii"], d["enabled"]) for d in shown} == {
+        ("email", False, True),
+        ("tier", False, True),
+    }
+    as_text = ccv("schema", "apply", path, "--dry-run")
+    assert "updated acme/bot/email (is_pii, retention_days)" in as_text.stdout
+    assert "dry run: nothing stored" in as_text.stdout
+    applied = ccv.json("schema", "apply", path)
+    assert (applied["dry_run"], len(applied["changes"])) == (False, 3)
+    assert ccv.json("schema", "apply", path)["changes"] == []  # idempotent
