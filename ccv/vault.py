@@ -19,6 +19,7 @@ from ccv.domain.models import (
     AuditPage,
     CacheFlush,
     CacheStats,
+    CustomerList,
     DeleteResult,
     EraseResult,
     FieldDefinition,
@@ -359,6 +360,22 @@ class Vault:
             scenario,
             now=now,
             cache=self.cache,
+        )
+
+    def list_customers(
+        self,
+        tenant: str,
+        *,
+        where: Sequence[tuple[str, str]] = (),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> CustomerList:
+        """The tenant's customers by id, a keyset page; `where`: (name, value) pairs that the
+        customer's active values must equal (values typed by the tenant's definitions)."""
+        from ccv.service.listing import list_customers
+
+        return list_customers(
+            self.db, _key(tenant, "tenant"), where=where, limit=limit, cursor=cursor
         )
 
     # Customer identity

@@ -127,6 +127,51 @@ def _merged_note(customer: str, merged_into: str | None) -> None:
         )
 
 
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    tenant: str = TENANT,
+    where: list[str] | None = typer.Option(
+        None, "--where", help="NAME=VALUE: only customers whose active NAME is VALUE (repeatable)."
+    ),
+    limit: int = typer.Option(100, "--limit", help="At most N customers (1-1000)."),
+    cursor: str | None = typer.Option(None, "--cursor", help="Continue after a page."),
+    json_output: bool = JSON,
+) -> None:
+    """List customers with their counts, by id; --where finds them by an exact value.
+
+    Example: ccv profile list --tenant acme --where email=ana@example.com
+    """
+    from ccv.service.listing import parse_where
+
+    result = (
+        state(ctx)
+        .vault()
+        .list_customers(tenant, where=parse_where(where or []), limit=limit, cursor=cursor)
+    )
+    if json_output:
+        print_json(result)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"customers of {tenant}")
+    for column in ("customer", "fields", "assets", "identities", "updated"):
+        table.add_column(column)
+    for found in result.customers:
+        table.add_row(
+            escape(found.customer),
+            str(found.fields),
+            str(found.assets),
+            str(found.identities),
+            found.updated_at.replace(microsecond=0).isoformat(),
+        )
+    console = stdout()
+    console.print(table)
+    if result.next_cursor:
+        console.print(f"more customers: --cursor {result.next_cursor}", highlight=False)
+
+
 @app.command("trace")
 def trace(
     ctx: typer.Context,

@@ -113,6 +113,23 @@ class Profile(_Model):
     asset_history: dict[str, list[AssetVersion]] | None = None
 
 
+class CustomerSummary(_Model):
+    """A customer in `profile list`: counts of active fields and assets, identities, and when
+    the profile was last written."""
+
+    customer: str
+    fields: int
+    assets: int
+    identities: int
+    updated_at: Time
+
+
+class CustomerList(_Model):
+    tenant: str
+    customers: list[CustomerSummary]
+    next_cursor: str | None = None
+
+
 class IdentityResult(_Model):
     """`identity resolve / link / unlink`: the identity and what the command did to it
     (`created`, `linked`, `moved`, `updated`, `unchanged`, `found`, `unlinked`)."""

@@ -223,7 +223,7 @@ def test_0004_adds_identities_and_aliases_and_goes_back_keeping_the_versions(
                     ),
                     {"id": f"i-{n}", "customer": customer, "at": f"2026-0{n + 1}-01 00:00:00"},
                 )
-        upgrade(engine, "0004")
+        upgrade(engine, "head")  # 0004 and what follows: the vault needs the head
         with Vault(Settings(database_url=empty_url)) as vault:
             vault.link_identity("acme", "c-2", "web", "cookie-1")
             vault.merge_customers("acme", "c-2", "c-1", apply=True)
