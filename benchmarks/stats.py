@@ -52,6 +52,22 @@ def time_call(function: Callable[[], Any]) -> float:
     return (time.perf_counter_ns() - start) / 1e6
 
 
+def alternating(
+    runs: int, ccv: Callable[[int], Any], raw: Callable[[int], Any]
+) -> tuple[list[float], list[float]]:
+    """Seconds of `ccv(run)` and `raw(run)` for each run, which side goes first alternating
+    (a warm cache or a busy moment does not always favour the same side)."""
+    ccv_s: list[float] = []
+    raw_s: list[float] = []
+    for run in range(runs):
+        pair = [(ccv, ccv_s), (raw, raw_s)]
+        for function, sink in pair if run % 2 == 0 else reversed(pair):
+            started = time.perf_counter()
+            function(run)
+            sink.append(time.perf_counter() - started)
+    return ccv_s, raw_s
+
+
 def _time_one(function: Callable[[T], Any], item: T) -> float:
     start = time.perf_counter_ns()
     function(item)

@@ -15,14 +15,13 @@ is the median of the runs, each side on its own pairs.
 from __future__ import annotations
 
 import statistics
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.context import Context
 from benchmarks.registry import Measurement, metric, ratio_max
-from benchmarks.stats import paired_latencies, probe_statements, summary
+from benchmarks.stats import alternating, paired_latencies, probe_statements, summary
 
 WARMUP = 200
 BUDGET_S = 120.0
@@ -212,24 +211,17 @@ def merge(ctx: Context) -> Measurement:
         return Measurement(ccv=None, raw=None, note="PostgreSQL only (array parameters)")
     vault, tenant = ctx.vault, ctx.data.tenant
     ccv_pairs, raw_pairs = _make_pairs(ctx, RUNS, "ccv"), _make_pairs(ctx, RUNS, "raw")
-    ccv_s: list[float] = []
-    raw_s: list[float] = []
     superseded: set[int] = set()
-    for run in range(RUNS):
-        (cs, ct), (rs, rt) = ccv_pairs[run], raw_pairs[run]
 
-        def ccv(source: str = cs, target: str = ct) -> None:
-            result = vault.merge_customers(tenant, source, target, apply=True, actor="bench")
-            superseded.add(len(result.superseded))
+    def ccv(run: int) -> None:
+        source, target = ccv_pairs[run]
+        result = vault.merge_customers(tenant, source, target, apply=True, actor="bench")
+        superseded.add(len(result.superseded))
 
-        def raw(source: str = rs, target: str = rt) -> None:
-            superseded.add(_raw_merge(ctx, source, target))
+    def raw(run: int) -> None:
+        superseded.add(_raw_merge(ctx, *raw_pairs[run]))
 
-        pair = [(ccv, ccv_s), (raw, raw_s)]
-        for function, sink in pair if run % 2 == 0 else reversed(pair):
-            started = time.perf_counter()
-            function()
-            sink.append(time.perf_counter() - started)
+    ccv_s, raw_s = alternating(RUNS, ccv, raw)
     if superseded != {NAMES}:  # one loser per name, on both sides
         raise AssertionError(f"the merges superseded {sorted(superseded)} versions, not {NAMES}")
     return Measurement(

@@ -13,12 +13,12 @@ At the default scale the bench tenant holds 1.1 M field rows.
 from __future__ import annotations
 
 import statistics
-import time
 from datetime import timedelta
 from typing import Any
 
 from benchmarks.context import Context
 from benchmarks.registry import Measurement, metric, ratio_max
+from benchmarks.stats import alternating
 
 RUNS = 5
 VAULT = "('profile_field', 'profile_asset')"
@@ -71,12 +71,6 @@ RAW = {
 }
 
 
-def _seconds(function: Any) -> float:
-    started = time.perf_counter()
-    function()
-    return time.perf_counter() - started
-
-
 @metric("report_s", unit="s", target=ratio_max(2))
 def report(ctx: Context) -> Measurement:
     """vault.report([tenant]) vs the raw GROUP BY queries of the same counts."""
@@ -98,17 +92,12 @@ def report(ctx: Context) -> Measurement:
     def raw() -> None:
         found["raw"] = {name: conn.execute(sql, params).fetchall() for name, sql in RAW.items()}
 
-    ccv_s: list[float] = []
-    raw_s: list[float] = []
     conn.execute("SET jit = off")
     try:
         ccv()
         raw()
         _agree(found["ccv"], found["raw"])
-        for run in range(RUNS):
-            pair = [(ccv, ccv_s), (raw, raw_s)]
-            for function, sink in pair if run % 2 == 0 else reversed(pair):
-                sink.append(_seconds(function))
+        ccv_s, raw_s = alternating(RUNS, lambda _: ccv(), lambda _: raw())
     finally:
         conn.execute("RESET jit")
     counted = found["ccv"]

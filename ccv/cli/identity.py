@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from ccv.cli.state import actor, print_json, state, stdout
+
+if TYPE_CHECKING:
+    from ccv.domain.models import IdentityResult
 
 app = typer.Typer(
     help="Channel identities: which customer a WhatsApp number, email or cookie belongs to.",
@@ -17,12 +22,13 @@ CHANNEL = typer.Option(..., "--channel", help="Channel slug: whatsapp, sms, emai
 ID = typer.Option(..., "--id", help="The user's id on that channel (1-256 characters).")
 
 
-def _say(result: object) -> None:
+def _emit(result: IdentityResult, json_output: bool) -> None:
+    """An identity command's result: JSON, or one sentence saying what it did."""
+    if json_output:
+        print_json(result)
+        return
     from rich.markup import escape
 
-    from ccv.domain.models import IdentityResult
-
-    assert isinstance(result, IdentityResult)
     identity = result.identity
     what = f"{identity.channel} {identity.channel_user_id}"
     verbs = {
@@ -67,10 +73,7 @@ def resolve(
             tenant, channel, channel_user_id, create=create, customer=customer, actor=actor(ctx)
         )
     )
-    if json_output:
-        print_json(result)
-    else:
-        _say(result)
+    _emit(result, json_output)
 
 
 @app.command("link")
@@ -104,10 +107,7 @@ def link(
             actor=actor(ctx),
         )
     )
-    if json_output:
-        print_json(result)
-    else:
-        _say(result)
+    _emit(result, json_output)
 
 
 @app.command("unlink")
@@ -123,10 +123,7 @@ def unlink(
     Example: ccv identity unlink --tenant acme --channel web --id cookie-7f3a
     """
     result = state(ctx).vault().unlink_identity(tenant, channel, channel_user_id, actor=actor(ctx))
-    if json_output:
-        print_json(result)
-    else:
-        _say(result)
+    _emit(result, json_output)
 
 
 @app.command("list")

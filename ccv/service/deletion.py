@@ -50,8 +50,8 @@ def delete_item(
     now = utcnow()
     with db.write() as conn:
         canonical = resolve_item_id(conn, tenant, item_id)
-        found = store.get_item(conn, tenant, canonical) if canonical is not None else None
-        if found is None or canonical is None:
+        found = None if canonical is None else store.get_item(conn, tenant, canonical)
+        if canonical is None or found is None:
             raise NotFoundError(f"item {item_id} not found in tenant {tenant}")
         kind, row = found
         locked = store.upsert_and_lock_profiles(conn, tenant, [row.customer], now)

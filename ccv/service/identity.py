@@ -77,10 +77,6 @@ def _deliver(cache: RedisCache | None, owed: Owed | None) -> None:
         cache.deliver(owed)
 
 
-def _exists(conn: Connection, tenant: str, customer: str) -> bool:
-    return store.customer_exists(conn, tenant, customer)
-
-
 def resolve(
     db: Database,
     tenant: str,
@@ -177,7 +173,7 @@ def link(
         # one it goes to.
         locked = store.upsert_and_lock_profiles(conn, tenant, [customer, *holder], now)
         target = locked.customer(customer)
-        if not _exists(conn, tenant, target):
+        if not store.customer_exists(conn, tenant, target):
             raise not_found(tenant, customer)
         current = ids.get(conn, tenant, channel, channel_user_id)
         if current is not None and current.customer not in (target, *holder):
@@ -311,7 +307,7 @@ def list_identities(
     with transaction as conn:
         target = ids.resolve(conn, tenant, customer)
         rows = ids.of_customer(conn, tenant, target)
-        if not rows and not _exists(conn, tenant, target):
+        if not rows and not store.customer_exists(conn, tenant, target):
             raise not_found(tenant, customer)
         found = [identity_model(row, reveal_pii) for row in rows]
         channels = sorted({i.channel for i in found if is_pii(i.channel, i.channel_user_id)})

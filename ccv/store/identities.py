@@ -11,15 +11,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, exists, func, or_, select, tuple_, update
+from sqlalchemy import Connection, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ccv.domain.timeutil import ensure_utc
-from ccv.store.items import chunks, in_chunks
-from ccv.store.tables import assets, fields, identities, profiles
+from ccv.store.items import MAX_ALIAS_HOPS, chunks, holds_anything
+from ccv.store.tables import identities, profiles
 
 Key = tuple[str, str]  # (channel, channel_user_id)
-MAX_CHAIN = 32
+MAX_CHAIN = MAX_ALIAS_HOPS  # a chain a concurrent merge left: followed this far at most
 
 
 class IdentityRow(NamedTuple):
@@ -179,17 +179,6 @@ def move_all(conn: Connection, tenant: str, source: str, target: str) -> int:
 # --- aliases ---------------------------------------------------------------------------------
 
 
-def aliases_of(conn: Connection, tenant: str, customers: Iterable[str]) -> dict[str, str]:
-    """alias -> the customer it was merged into, for those of `customers` that are aliases."""
-    found: dict[str, str] = {}
-    for clause in in_chunks(conn, profiles.c.customer, customers):
-        query = select(profiles.c.customer, profiles.c.merged_into).where(
-            profiles.c.tenant == tenant, clause, profiles.c.merged_into.is_not(None)
-        )
-        found.update((alias, target) for alias, target in conn.execute(query))
-    return found
-
-
 def merged_into(conn: Connection, tenant: str, customer: str) -> str | None:
     query = select(profiles.c.merged_into).where(
         profiles.c.tenant == tenant, profiles.c.customer == customer
@@ -245,20 +234,10 @@ def delete_aliases_of(conn: Connection, tenant: str, customer: str) -> list[str]
 
 def presence(conn: Connection, tenant: str, customer: str) -> tuple[bool, str | None]:
     """(whether the customer holds any version or identity, the customer it was merged into)."""
-    has_field = exists().where(fields.c.tenant == tenant, fields.c.customer == customer)
-    has_asset = exists().where(assets.c.tenant == tenant, assets.c.customer == customer)
-    has_identity = exists().where(identities.c.tenant == tenant, identities.c.customer == customer)
     alias = (
         select(profiles.c.merged_into)
         .where(profiles.c.tenant == tenant, profiles.c.customer == customer)
         .scalar_subquery()
     )
-    row = conn.execute(select(or_(has_field, has_asset, has_identity), alias)).one()
+    row = conn.execute(select(holds_anything(tenant, customer), alias)).one()
     return bool(row[0]), None if row[1] is None else str(row[1])
-
-
-def count_by_tenant(conn: Connection, tenants: Sequence[str] | None) -> dict[str, int]:
-    query = select(identities.c.tenant, func.count()).group_by(identities.c.tenant)
-    if tenants is not None:
-        query = query.where(identities.c.tenant.in_(list(tenants)))
-    return {str(tenant): int(count) for tenant, count in conn.execute(query)}

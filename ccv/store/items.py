@@ -126,12 +126,16 @@ def all_versions(conn: Connection, kind: ItemKind, tenant: str, customer: str) -
     return list(conn.execute(_HISTORY[kind], {"tenant": tenant, "customer": customer}))
 
 
-def customer_exists(conn: Connection, tenant: str, customer: str) -> bool:
-    """The customer holds a version of any status or a channel identity."""
+def holds_anything(tenant: str, customer: str) -> Any:
+    """SQL: the customer holds a version of any status or a channel identity."""
     has_field = exists().where(fields.c.tenant == tenant, fields.c.customer == customer)
     has_asset = exists().where(assets.c.tenant == tenant, assets.c.customer == customer)
     has_identity = exists().where(identities.c.tenant == tenant, identities.c.customer == customer)
-    return bool(conn.execute(select(or_(has_field, has_asset, has_identity))).scalar())
+    return or_(has_field, has_asset, has_identity)
+
+
+def customer_exists(conn: Connection, tenant: str, customer: str) -> bool:
+    return bool(conn.execute(select(holds_anything(tenant, customer))).scalar())
 
 
 def vault_source(table: Table) -> Any:
