@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
 
 from ccv import observe
 from ccv.config import Settings, load_settings
@@ -22,6 +22,7 @@ from ccv.domain.models import (
     CustomerList,
     DeleteResult,
     EraseResult,
+    ExportResult,
     FieldDefinition,
     FieldVersion,
     IdentityList,
@@ -360,6 +361,26 @@ class Vault:
             scenario,
             now=now,
             cache=self.cache,
+        )
+
+    def export_profiles(
+        self,
+        tenant: str,
+        output: Path | BinaryIO,
+        *,
+        customers: Sequence[str] | None = None,
+        actor: str | None = None,
+    ) -> ExportResult:
+        """Write `customers` (every customer of the tenant when None) as import records, JSON
+        Lines in clear, to a binary stream or a file (gzip for `.gz`); audited per customer."""
+        from ccv.service.export import export_to
+
+        return export_to(
+            self.db,
+            _key(tenant, "tenant"),
+            output,
+            customers=None if customers is None else [_key(c, "customer") for c in customers],
+            actor=_actor(actor),
         )
 
     def list_customers(

@@ -172,6 +172,55 @@ def list_(
         console.print(f"more customers: --cursor {result.next_cursor}", highlight=False)
 
 
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    customers: list[str] | None = typer.Argument(None, help="Customers to export."),
+    tenant: str = TENANT,
+    all_customers: bool = typer.Option(False, "--all", help="Every customer of the tenant."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to FILE (gzip when it ends in .gz); else stdout."
+    ),
+    json_output: bool = JSON,
+) -> None:
+    """Export customers as import records (JSON Lines, values in clear; audited).
+
+    The summary goes to stdout when --output is given, else to stderr.
+    Example: ccv profile export --all --tenant acme --output acme.jsonl.gz
+    """
+    if all_customers == bool(customers):
+        raise UsageError("name the customers to export, or pass --all (not both)")
+    vault = state(ctx).vault()
+    chosen = None if all_customers else customers
+    if output is None:
+        stream = sys.stdout.buffer
+        try:
+            result = vault.export_profiles(tenant, stream, customers=chosen, actor=actor(ctx))
+            stream.flush()
+        except BrokenPipeError:  # the reader stopped (`| head`): the audit says what went out
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
+    else:
+        result = vault.export_profiles(tenant, output, customers=chosen, actor=actor(ctx))
+    if json_output:
+        if output is None:
+            sys.stderr.write(result.model_dump_json(indent=2) + "\n")
+        else:
+            print_json(result)
+        return
+    console = stderr() if output is None else stdout()
+    console.print(
+        f"exported {result.customers} customers of {tenant}: {result.fields} field and "
+        f"{result.assets} asset versions, {result.identities} identities, {result.aliases} "
+        f"aliases ({result.records} records) to {'stdout' if output is None else output}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 @app.command("trace")
 def trace(
     ctx: typer.Context,

@@ -130,6 +130,19 @@ class CustomerList(_Model):
     next_cursor: str | None = None
 
 
+class ExportResult(_Model):
+    """`profile export`: what was written (`output`: the file, or `-` for stdout)."""
+
+    tenant: str
+    output: str
+    customers: int
+    fields: int
+    assets: int
+    identities: int
+    aliases: int
+    records: int
+
+
 class IdentityResult(_Model):
     """`identity resolve / link / unlink`: the identity and what the command did to it
     (`created`, `linked`, `moved`, `updated`, `unchanged`, `found`, `unlinked`)."""

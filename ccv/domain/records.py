@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ccv.domain.enums import AssetType, ItemKind, Source, SourceItemType, ValueType
+from ccv.domain.enums import AssetType, ItemKind, Source, SourceItemType, Status, ValueType
 from ccv.domain.identifiers import check_field_name, check_item_id, check_key
 from ccv.domain.identity import check_channel, check_channel_user_id, check_source
 from ccv.domain.timeutil import parse_time
 
 COMMON_KEYS = ("kind", "tenant", "customer", "id", "name")
+# A version's stored state, as `profile export` writes it (SPEC §12): a record that says it is
+# history is stored so, as given, and takes no part in deciding which version is active.
+HISTORY_KEYS = ("status", "superseded_by_id", "superseded_at")
 FIELD_KEYS = frozenset(
     COMMON_KEYS
     + (
@@ -31,6 +34,7 @@ FIELD_KEYS = frozenset(
         "collected_at",
         "expires_at",
     )
+    + HISTORY_KEYS
 )
 ASSET_KEYS = frozenset(
     COMMON_KEYS
@@ -47,6 +51,7 @@ ASSET_KEYS = frozenset(
         "collected_at",
         "expires_at",
     )
+    + HISTORY_KEYS
 )
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _WORD = re.compile(r"[a-z][a-z_]{0,19}")
@@ -75,11 +80,21 @@ class ParsedRecord:
     collected_at: datetime | None
     expires_at: datetime | None
     value_type: ValueType | None = None
+    history: History | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class History:
+    """The stored state a record carries (`status` other than active): kept as given."""
+
+    status: Status
+    superseded_by_id: str | None
+    superseded_at: datetime | None
 
 
 _MEMBERS: dict[type[Any], dict[Any, Any]] = {
     enum: {member.value: member for member in enum}
-    for enum in (AssetType, ItemKind, Source, SourceItemType, ValueType)
+    for enum in (AssetType, ItemKind, Source, SourceItemType, Status, ValueType)
 }
 
 
@@ -147,8 +162,8 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
     if kind != "field" and (not isinstance(kind, str) or kind not in _MEMBERS[ItemKind]):
         # A word is echoed (a typo is found at once); anything else may be data.
         if isinstance(kind, str) and _WORD.fullmatch(kind):
-            raise RecordError(f"kind '{kind}' is not one of: field, asset, identity")
-        raise RecordError("kind is not one of: field, asset, identity")
+            raise RecordError(f"kind '{kind}' is not one of: field, asset, identity, alias")
+        raise RecordError("kind is not one of: field, asset, identity, alias")
     kind = ItemKind.FIELD if kind == "field" else _enum(kind, ItemKind, "kind")
     allowed = FIELD_KEYS if kind is ItemKind.FIELD else ASSET_KEYS
     if not allowed.issuperset(record):
@@ -274,7 +289,32 @@ def parse_record(record: Any, default_tenant: str | None) -> ParsedRecord:
         collected_at=collected_at,
         expires_at=expires_at,
         value_type=value_type,
+        history=_history(record, item_id, expires_at) if "status" in record else None,
     )
+
+
+def _history(
+    record: dict[str, Any], item_id: str | None, expires_at: datetime | None
+) -> History | None:
+    """The stored state a record gives (`profile export` writes it), or None for `active`,
+    which the lifecycle decides as for any record."""
+    status = _enum(record["status"], Status, "status")
+    superseded_by = record.get("superseded_by_id")
+    superseded_at = _time(record.get("superseded_at"), "superseded_at")
+    if status is not Status.SUPERSEDED and (superseded_by is not None or superseded_at is not None):
+        raise RecordError("superseded_by_id and superseded_at belong to a superseded record")
+    if status is Status.ACTIVE:
+        return None
+    if status is Status.EXPIRED and expires_at is None:
+        raise RecordError("an expired record needs expires_at")
+    if superseded_by is not None:
+        try:
+            superseded_by = check_item_id(superseded_by, "superseded_by_id")
+        except ValueError as exc:
+            raise RecordError(str(exc)) from None
+        if superseded_by == item_id:
+            raise RecordError("a record cannot be superseded by itself")
+    return History(status, superseded_by, superseded_at)
 
 
 IDENTITY_KEYS = frozenset(
@@ -334,3 +374,49 @@ def parse_identity(record: dict[str, Any], default_tenant: str | None) -> Parsed
         linked_at=_time(record.get("linked_at"), "linked_at"),
         source=source,
     )
+
+
+ALIAS_KEYS = frozenset(("kind", "tenant", "customer", "merged_into", "merged_at"))
+
+
+@dataclass(slots=True)
+class ParsedAlias:
+    """An alias record (written by `profile export`): `customer` was merged into `merged_into`."""
+
+    tenant: str
+    customer: str
+    merged_into: str
+    merged_at: datetime | None
+
+
+def is_alias_record(record: Any) -> bool:
+    return isinstance(record, dict) and record.get("kind") == "alias"
+
+
+def parse_alias(record: dict[str, Any], default_tenant: str | None) -> ParsedAlias:
+    """Check an alias record; raise RecordError with one sentence."""
+    if not ALIAS_KEYS.issuperset(record):
+        key = next(key for key in record if key not in ALIAS_KEYS)
+        raise RecordError(f"unknown key '{key}' for an alias{did_you_mean(key, ALIAS_KEYS)}")
+    tenant = record.get("tenant", default_tenant)
+    if tenant is None:
+        raise RecordError("the record has no tenant and no --tenant was given")
+    for key in ("customer", "merged_into"):
+        if key not in record:
+            raise RecordError(f"missing key '{key}'")
+    try:
+        tenant = check_key(tenant, "tenant")
+        if default_tenant is not None and tenant != default_tenant:
+            raise RecordError(f"the record's tenant differs from --tenant {default_tenant}")
+        customer = check_key(record["customer"], "customer")
+        merged_into = check_key(record["merged_into"], "merged_into")
+    except RecordError:
+        raise
+    except ValueError as exc:
+        raise RecordError(str(exc)) from None
+    if customer == merged_into:
+        raise RecordError("a customer cannot be an alias of itself")
+    return ParsedAlias(tenant, customer, merged_into, _time(record.get("merged_at"), "merged_at"))
+
+
+Parsed = ParsedRecord | ParsedIdentity | ParsedAlias

@@ -32,10 +32,14 @@ from ccv.domain.identifiers import FIELD_NAME_RE, MAX_FIELD_NAME, is_uuid
 from ccv.domain.lifecycle import find_cycle_members
 from ccv.domain.models import ImportIssue, ImportResult
 from ccv.domain.records import (
+    Parsed,
+    ParsedAlias,
     ParsedIdentity,
     ParsedRecord,
     RecordError,
+    is_alias_record,
     is_identity_record,
+    parse_alias,
     parse_identity,
     parse_record,
 )
@@ -284,6 +288,7 @@ class _Run:
         self.mode = mode
         self.now = now
         self.result = result
+        self.recheck: list[Candidate] = []  # stored ids whose record is written differently
 
     def reject(self, incoming: Incoming, message: str) -> None:
         self.result.rejected += 1
@@ -383,15 +388,37 @@ class _Run:
         return Candidate(incoming, record, item_id, digest, collected_at, expires_at)
 
     def judge_stored(self, candidate: Candidate, stored: tuple[ItemKind, str, str]) -> None:
-        """A record whose id is already stored: unchanged if the content is the same."""
+        """A record whose id is already stored: unchanged if the content is the same. The same
+        record written another way (an export of what was imported from a file with fewer
+        keys) is compared with the stored row by `settle`."""
         kind, digest, _status = stored
-        if digest == candidate.content_hash and kind is candidate.record.kind:
+        if kind is not candidate.record.kind:
+            self._conflict(candidate)
+        elif digest == candidate.content_hash:
             self.result.unchanged += 1
         else:
-            self.reject(
-                candidate.incoming,
-                f"id {candidate.id} is already stored with different content (conflict)",
-            )
+            self.recheck.append(candidate)
+
+    def settle(self, conn: Connection) -> None:
+        """Judge the records `judge_stored` left for a look at the stored rows: unchanged when
+        every key the record states holds the stored value (its state aside: a sweep may have
+        changed that since), else a conflict."""
+        for kind in (ItemKind.FIELD, ItemKind.ASSET):
+            waiting = {c.id: c for c in self.recheck if c.record.kind is kind}
+            rows = store.rows_by_id(conn, kind, self.tenant, list(waiting))
+            for item_id, candidate in waiting.items():
+                row = rows.get(item_id)
+                if row is not None and _states_the_stored(candidate, row):
+                    self.result.unchanged += 1
+                else:
+                    self._conflict(candidate)
+        self.recheck.clear()
+
+    def _conflict(self, candidate: Candidate) -> None:
+        self.reject(
+            candidate.incoming,
+            f"id {candidate.id} is already stored with different content (conflict)",
+        )
 
     def _judge(
         self, incoming: Incoming, mode: ValidationMode, message: str, field: str, code: str
@@ -425,6 +452,30 @@ class _Run:
             return collected_at + timedelta(days=rules.retention_days)
         except OverflowError:  # past year 9999: as good as never
             return datetime.max.replace(tzinfo=UTC)
+
+
+def _states_the_stored(candidate: Candidate, row: Any) -> bool:
+    """Every key the record states holds what is stored for its id (absent keys state nothing;
+    `status` and `superseded_*` are the version's state, not its content)."""
+    record, raw = candidate.record, candidate.incoming.raw
+    stated = {
+        "customer": record.customer,
+        "name": record.name,
+        **{key: value for key, value in record.columns.items() if key in raw},
+    }
+    if "collected_at" in raw:
+        stated["collected_at"] = record.collected_at
+    if "expires_at" in raw:
+        stated["expires_at"] = record.expires_at
+    if record.value_type is not None:
+        stated["value_type"] = record.value_type.value
+    if record.source_item_type is not None:
+        stated["source_item_type"] = record.source_item_type.value
+    if record.source_item_id is not None:
+        source = record.source_item_id
+        stated["source_item_id"] = str(uuid.UUID(source)) if is_uuid(source) else source
+    mapping = row._mapping
+    return all(mapping[key] == value for key, value in stated.items())
 
 
 def _has_nul(value: Any) -> bool:
@@ -465,7 +516,7 @@ STREAM_THRESHOLD = 500
 def import_tenant(
     conn: Connection,
     tenant: str,
-    batch: Sequence[tuple[Incoming, ParsedRecord | ParsedIdentity]],
+    batch: Sequence[tuple[Incoming, Parsed]],
     mode: ValidationMode | None,
     result: ImportResult,
     now: datetime,
@@ -485,10 +536,13 @@ def import_tenant(
     """
     # Lock the customers' profile rows first: the same round trip brings the schema fingerprint
     # and says which profiles are new, and which customers are aliases of merged ones.
-    locked = store.upsert_and_lock_profiles(conn, tenant, {r.customer for _, r in batch}, now)
+    aliases = [(i, r) for i, r in batch if isinstance(r, ParsedAlias)]
+    customers = {r.customer for _, r in batch} | {r.merged_into for _, r in aliases}
+    locked = store.upsert_and_lock_profiles(conn, tenant, customers, now)
     if locked.aliases:  # a record naming a merged customer acts on the one it was merged into
         for _, parsed in batch:
-            parsed.customer = locked.customer(parsed.customer)
+            if not isinstance(parsed, ParsedAlias):
+                parsed.customer = locked.customer(parsed.customer)
     run = _Run(tenant, tenant_rules(conn, tenant, locked.fingerprint), mode, now, result)
     records = [(i, r) for i, r in batch if isinstance(r, ParsedRecord)]
     links = [(i, r) for i, r in batch if isinstance(r, ParsedIdentity)]
@@ -514,6 +568,7 @@ def import_tenant(
     existing = {} if fresh_ids else store.find_items(conn, tenant, unknown)
     for item_id, stored in existing.items():
         run.judge_stored(accepted.pop(item_id), stored)
+    run.settle(conn)
 
     _resolve_lineage(conn, run, accepted)
 
@@ -526,12 +581,19 @@ def import_tenant(
             collected_at=c.collected_at,
             orphaned=c.orphaned,
             row=_row(c, tenant, now),
+            history=c.record.history,
         )
         for c in accepted.values()
     ]
     outcome = store_items(conn, tenant, new, now, actor, locked=True, owed=owed)
     result.inserted += outcome.inserted
     result.superseded += outcome.superseded
+    if aliases:  # last: an alias must hold nothing, whatever else the batch stored
+        from ccv.service.merge import import_aliases
+
+        made, same = import_aliases(conn, tenant, aliases, now, actor, run.reject)
+        result.inserted += made
+        result.unchanged += same
     if owed is not None and not outcome.owed_recorded and outcome.rows:
         outbox.write(conn, owed, now)
     return outcome.rows
@@ -576,6 +638,7 @@ def _stream_first_versions(
                 record.kind is ItemKind.FIELD
                 and record.customer in created
                 and repeats[(record.customer, record.name)] == 1
+                and record.history is None
                 and not _may_reference_the_vault(record)
             ):
                 streamed += 1
@@ -688,7 +751,7 @@ def _resolve_lineage(conn: Connection, run: _Run, accepted: dict[str, Candidate]
                 candidate.orphaned = True  # a vault reference that cannot exist
                 run.warn(
                     candidate.incoming,
-                    f"source {source[:60]} is not a vault item id: stored as orphaned",
+                    f"source {source[:60]} is not a vault item id: {_stored_as(record)}",
                 )
             continue
         record.source_item_id = str(uuid.UUID(source))
@@ -738,10 +801,14 @@ def _resolve_lineage(conn: Connection, run: _Run, accepted: dict[str, Candidate]
         if ref not in accepted and ref not in stored:
             candidate = accepted[item_id]
             candidate.orphaned = True
-            run.warn(
-                candidate.incoming,
-                f"source {ref} is not in the vault: stored as orphaned",
-            )
+            message = f"source {ref} is not in the vault: {_stored_as(candidate.record)}"
+            run.warn(candidate.incoming, message)
+
+
+def _stored_as(record: ParsedRecord) -> str:
+    """How a record with a dangling source is stored: orphaned, unless it gives its state."""
+    status = record.history.status if record.history is not None else Status.ORPHANED
+    return f"stored as {status.value}"
 
 
 def import_files(
@@ -799,7 +866,7 @@ def import_incoming(
 ) -> ImportResult:
     result = ImportResult(records=len(incoming), dry_run=dry_run)
     now = now or utcnow()
-    by_tenant: dict[str, list[tuple[Incoming, ParsedRecord | ParsedIdentity]]] = {}
+    by_tenant: dict[str, list[tuple[Incoming, Parsed]]] = {}
     # Progress counts each record twice: once checked, once stored.
     steps = 2 * len(incoming)
     for checked, item in enumerate(incoming, start=1):
@@ -810,9 +877,11 @@ def import_incoming(
             result.errors.append(ImportIssue(file=item.file, line=item.line, message=item.error))
             continue
         try:
-            record: ParsedRecord | ParsedIdentity
+            record: Parsed
             if is_identity_record(item.raw):
                 record = parse_identity(item.raw, tenant)
+            elif is_alias_record(item.raw):
+                record = parse_alias(item.raw, tenant)
             else:
                 record = parse_record(item.raw, tenant)
         except RecordError as exc:
@@ -860,7 +929,7 @@ def import_incoming(
 def touched_customers(
     conn: Connection,
     tenant: str,
-    batch: Sequence[tuple[Incoming, ParsedRecord | ParsedIdentity]],
+    batch: Sequence[tuple[Incoming, Parsed]],
     rows: Sequence[dict[str, Any]],
 ) -> set[str]:
     """Customers whose reads a stored batch can change: its own, and the owners of the assets

@@ -13,7 +13,7 @@ through the outbox of the same transaction. A dry run does the same work and rol
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,8 @@ from ccv.store.database import Database
 from ccv.store.items import TABLES
 
 if TYPE_CHECKING:
+    from ccv.domain.records import ParsedAlias
+    from ccv.service.importing import Incoming
     from ccv.store.cache import RedisCache
 
 
@@ -221,3 +223,56 @@ def _merge(
         aliases=aliases,
     )
     return result, owed
+
+
+def import_aliases(
+    conn: Connection,
+    tenant: str,
+    aliases: Sequence[tuple[Incoming, ParsedAlias]],
+    now: datetime,
+    actor: str,
+    reject: Callable[[Incoming, str], None],
+) -> tuple[int, int]:
+    """Store the alias records of one tenant's batch (customers locked by the caller), as
+    `profile export` writes them; returns (made, unchanged). An alias names the end of its
+    chain; a customer that holds anything cannot become one (that is what `profile merge` is
+    for), nor can one that is already an alias of another customer."""
+    made = unchanged = 0
+    events: list[dict[str, Any]] = []
+    for incoming, alias in aliases:
+        target = identities.resolve(conn, tenant, alias.merged_into)
+        current = identities.merged_into(conn, tenant, alias.customer)
+        if target == alias.customer:
+            reject(incoming, f"customer {alias.customer} would become an alias of itself")
+        elif current is not None:
+            if current == target:
+                unchanged += 1
+            else:
+                reject(
+                    incoming,
+                    f"customer {alias.customer} is an alias of customer {current} (conflict)",
+                )
+        elif store.customer_exists(conn, tenant, alias.customer):
+            reject(
+                incoming,
+                f"customer {alias.customer} holds versions or identities: "
+                "merge it with `ccv profile merge`",
+            )
+        else:
+            identities.make_alias(conn, tenant, alias.customer, target, alias.merged_at or now)
+            made += 1
+            events.append(
+                audit_row(
+                    tenant,
+                    alias.customer,
+                    None,
+                    None,
+                    None,
+                    "merge",
+                    actor,
+                    now,
+                    details={"merged_into": target, "imported": True},
+                )
+            )
+    store.insert_audit(conn, events)
+    return made, unchanged

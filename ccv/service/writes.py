@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.lifecycle import Version, plan_supersession
+from ccv.domain.records import History
 from ccv.domain.timeutil import utcnow
 from ccv.store import items as store
 
@@ -31,6 +32,9 @@ class NewItem:
     collected_at: datetime
     orphaned: bool
     row: dict[str, Any]
+    # A record that says it is history (`profile export` writes the state of every version): it
+    # is stored with that status as given and takes no part in supersession.
+    history: History | None = None
 
 
 @dataclass
@@ -119,10 +123,21 @@ def store_items(
     if not locked:
         store.upsert_and_lock_profiles(conn, tenant, {item.customer for item in new}, now)
     for kind in (ItemKind.FIELD, ItemKind.ASSET):
-        batch = [item for item in new if item.kind is kind]
+        batch = [item for item in new if item.kind is kind and item.history is None]
+        kept = [item for item in new if item.kind is kind and item.history is not None]
+        rows: list[dict[str, Any]] = [_as_given(item, outcome) for item in kept]
         if not batch:
+            if rows:
+                store.insert_items(conn, kind, rows)
+                outcome.inserted += len(rows)
+                outcome.rows.extend(rows)
             continue
-        if len(batch) == 1 and not batch[0].orphaned and conn.dialect.name == "postgresql":
+        if (
+            len(batch) == 1
+            and not kept
+            and not batch[0].orphaned
+            and conn.dialect.name == "postgresql"
+        ):
             # One new version (the library's save_field): the database decides supersession
             # under the profile lock, with the same rule as plan_supersession, in one round trip.
             item = batch[0]
@@ -141,7 +156,6 @@ def store_items(
         heads = store.version_heads(conn, kind, tenant, groups.keys())
         displaced: dict[str, str] = {}
         displaced_from: dict[str, tuple[Status, str, str]] = {}
-        rows: list[dict[str, Any]] = []
         for key, group in groups.items():
             existing = heads.get(key)
             if not existing and len(group) == 1:
@@ -223,3 +237,13 @@ def store_items(
         outcome.inserted += len(rows)
         outcome.rows.extend(rows)
     return outcome
+
+
+def _as_given(item: NewItem, outcome: StoreOutcome) -> dict[str, Any]:
+    history = item.history
+    assert history is not None
+    outcome.statuses[item.id] = history.status
+    item.row["status"] = history.status.value
+    item.row["superseded_by_id"] = history.superseded_by_id
+    item.row["superseded_at"] = history.superseded_at
+    return item.row

@@ -86,6 +86,22 @@ class Database:
             yield conn
 
     @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction that sees one state of the database however long it runs
+        (REPEATABLE READ on PostgreSQL; on SQLite a read transaction keeps its WAL snapshot)."""
+        self.check_schema()
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn = conn.execution_options(
+                        isolation_level="REPEATABLE READ", postgresql_readonly=True
+                    )
+                with conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            raise backend_error(exc, self.url) from exc
+
+    @contextmanager
     def rollback_only(self) -> Iterator[Connection]:
         """A write transaction that is always rolled back (dry runs see exact effects)."""
         self.check_schema()

@@ -181,6 +181,17 @@ def find_items(
     return found
 
 
+def rows_by_id(
+    conn: Connection, kind: ItemKind, tenant: str, ids: Sequence[str]
+) -> dict[str, Row[Any]]:
+    table = TABLES[kind]
+    found: dict[str, Row[Any]] = {}
+    for clause in in_chunks(conn, table.c.id, ids):
+        for row in conn.execute(select(table).where(table.c.tenant == tenant, clause)):
+            found[row.id] = row
+    return found
+
+
 def get_item(conn: Connection, tenant: str, item_id: str) -> tuple[ItemKind, Row[Any]] | None:
     for kind, table in TABLES.items():
         row = conn.execute(
