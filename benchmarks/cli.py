@@ -36,6 +36,8 @@ RUN_ORDER = (
     "gaps_p99_ms",
     "report_s",
     "identity_resolve_p99_ms",
+    "export_peak_rss_mb",
+    "export_rows_per_s",
     "cached_read_p99_ms",
     "cached_read_checked_p99_ms",
     "expire_dry_run_s",

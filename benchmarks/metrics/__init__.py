@@ -6,6 +6,7 @@ A new metric is a function decorated with `benchmarks.registry.metric` in one of
 
 from benchmarks.metrics import (  # noqa: F401 - imported for their registrations
     cache,
+    export,
     flows,
     identity,
     imports,
