@@ -15,11 +15,13 @@ from ccv.domain.models import Profile
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
 from ccv.service.convert import (
-    asset_from_data,
     asset_model,
-    field_from_data,
+    built,
+    cached_time,
+    current_asset,
+    current_field,
+    current_identity,
     field_model,
-    identity_from_data,
     identity_model,
 )
 from ccv.service.writes import audit_reveal
@@ -124,6 +126,72 @@ def _read_profile(
     return profile
 
 
+# --- the current view: the hot read --------------------------------------------------------
+
+
+def _presence(db: Database, tenant: str, customer: str) -> tuple[bool, str | None]:
+    with db.read() as conn:
+        return identities.presence(conn, tenant, customer)
+
+
+def _current_profile(db: Database, tenant: str, customer: str, now: datetime) -> Profile | str:
+    """The current view (PII masked) through the driver (`ccv.store.reads`), or the customer
+    to read instead (this one is an alias). Raises LookupError where that path cannot read."""
+    rows = db.current_rows(tenant, customer, now)
+    if rows is None:
+        raise LookupError("no driver path")
+    if not rows.fields and not rows.assets and not rows.identities:
+        exists, target = _presence(db, tenant, customer)
+        if not exists:
+            if target is not None:
+                return target
+            raise not_found(tenant, customer)
+    return _profile(tenant, customer, now, rows.fields, rows.assets, rows.identities, rows.analysis)
+
+
+def _profile(
+    tenant: str,
+    customer: str,
+    now: datetime,
+    fields: list[dict[str, Any]],
+    assets: list[dict[str, Any]],
+    identity_rows: list[dict[str, Any]],
+    analysis: dict[str, list[str]],
+) -> Profile:
+    return built(
+        Profile,
+        {
+            "tenant": tenant,
+            "customer": customer,
+            "merged_into": None,
+            "as_of": now,
+            "fields": {row["name"]: current_field(row, tenant) for row in fields},
+            "assets": [current_asset(row, tenant, analysis) for row in assets],
+            "identities": [current_identity(row) for row in identity_rows],
+            "history": None,
+            "asset_history": None,
+        },
+    )
+
+
+def _fast_current(db: Database, tenant: str, customer: str) -> Profile | None:
+    """`read_profile`'s current view through the hot read, following aliases; None where the
+    driver path cannot read."""
+    now = utcnow()
+    asked = customer
+    for _ in range(identities.MAX_CHAIN):
+        try:
+            found = _current_profile(db, tenant, customer, now)
+        except LookupError:
+            return None
+        if isinstance(found, Profile):
+            if customer != asked:
+                found.merged_into = customer
+            return found
+        customer = found
+    raise not_found(tenant, asked)
+
+
 # --- the current view through the cache ---------------------------------------------------
 
 
@@ -138,10 +206,30 @@ def _rows_data(rows: list[Any]) -> list[dict[str, Any]]:
     return found
 
 
-def read_current(conn: Connection, tenant: str, customer: str, now: datetime) -> dict[str, Any]:
+def read_current(db: Database, tenant: str, customer: str, now: datetime) -> dict[str, Any]:
     """What the current view is built from, in the form the cache keeps: unmasked rows (fields
     carry `is_pii`; both keep `expires_at`, so TTL-on-read still applies to a cached copy), the
     assets' derived field ids and whether the customer exists at all."""
+    rows = db.current_rows(tenant, customer, now)
+    if rows is None:
+        with db.read() as conn:
+            return _read_current(conn, tenant, customer, now)
+    exists, merged_into = True, None
+    if not rows.fields and not rows.assets and not rows.identities:
+        exists, merged_into = _presence(db, tenant, customer)
+    return {
+        "fields": rows.fields,
+        "assets": rows.assets,
+        "identities": rows.identities,
+        "analysis": rows.analysis,
+        "exists": exists,
+        # An alias: its entry names the customer to read instead (a merge moved everything).
+        "merged_into": None if exists else merged_into,
+    }
+
+
+def _read_current(conn: Connection, tenant: str, customer: str, now: datetime) -> dict[str, Any]:
+    """`read_current` through SQLAlchemy (where the driver path cannot read)."""
     field_rows = store.current_items(conn, ItemKind.FIELD, tenant, customer, now)
     asset_rows = store.current_items(conn, ItemKind.ASSET, tenant, customer, now)
     identity_rows = identities.of_customer(conn, tenant, customer)
@@ -156,20 +244,26 @@ def read_current(conn: Connection, tenant: str, customer: str, now: datetime) ->
         "identities": [row._asdict() for row in identity_rows],
         "analysis": dict(analysis),
         "exists": exists,
-        # An alias: its entry names the customer to read instead (a merge moved everything).
         "merged_into": None if exists else merged_into,
     }
 
 
+_TIME_KEYS = ("collected_at", "updated_at", "superseded_at")
+
+
 def live_rows(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """The rows not expired at `now` (TTL-on-read), with `expires_at` as a datetime: a cached
+    """The rows not expired at `now` (TTL-on-read), with their times as datetimes: a cached
     copy outlives the moment it was read, and must not serve a value past its expiry."""
     live = []
     for row in rows:
         expires = row.get("expires_at")
         if isinstance(expires, str):
-            expires = row["expires_at"] = datetime.fromisoformat(expires)
+            expires = row["expires_at"] = cached_time(expires)
         if not is_expired(expires, now):
+            for key in _TIME_KEYS:
+                value = row.get(key)
+                if isinstance(value, str):
+                    row[key] = cached_time(value)
             live.append(row)
     return live
 
@@ -182,14 +276,12 @@ def profile_from_current(
     asset_rows = live_rows(data["assets"], now)
     if not field_rows and not asset_rows and not data["exists"]:
         raise not_found(tenant, customer)
-    analysis: dict[str, list[str]] = data["analysis"]
-    return Profile(
-        tenant=tenant,
-        customer=customer,
-        as_of=now,
-        fields={row["name"]: field_from_data(row, False, now) for row in field_rows},
-        assets=[asset_from_data(row, analysis, now) for row in asset_rows],
-        identities=[identity_from_data(row, False) for row in data.get("identities", ())],
+    identity_rows = data.get("identities", ())
+    for row in identity_rows:
+        if isinstance(row["linked_at"], str):
+            row["linked_at"] = cached_time(row["linked_at"])
+    return _profile(
+        tenant, customer, now, field_rows, asset_rows, list(identity_rows), data["analysis"]
     )
 
 
@@ -202,8 +294,7 @@ def current_data(
     snapshot = cache.read(tenant, [entry])
     data = snapshot.get(entry) if snapshot is not None else None
     if data is None:
-        with db.read() as conn:
-            data = read_current(conn, tenant, customer, now)
+        data = read_current(db, tenant, customer, now)
         if snapshot is not None:
             cache.fill(snapshot, entry, data)
     assert isinstance(data, dict)
@@ -216,8 +307,7 @@ def refill_current(
     """After a write that dropped a cached profile: read it again and cache it, so that a hot
     customer stays cached. `snapshot` holds the generations the invalidation set, so a later
     write still wins."""
-    with db.read() as conn:
-        data = read_current(conn, tenant, customer, utcnow())
+    data = read_current(db, tenant, customer, utcnow())
     cache.fill(snapshot, cache.keys.profile(tenant, customer), data)
 
 
@@ -251,6 +341,10 @@ def get_profile(
         if customer != asked:
             profile.merged_into = customer
         return profile
+    if as_of is None and not history and not reveal_pii:
+        found = _fast_current(db, tenant, customer)
+        if found is not None:
+            return found
     transaction = db.write() if reveal_pii else db.read()
     with transaction as conn:
         profile = read_profile(

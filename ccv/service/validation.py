@@ -52,14 +52,13 @@ def _from_cache(
     now = utcnow()
     stored_defs: list[dict[str, Any]] | None = snapshot.get(defs_entry)
     current: dict[str, Any] | None = snapshot.get(profile_entry)
-    if stored_defs is None or current is None:
+    if stored_defs is None:
         with db.read() as conn:
-            if stored_defs is None:
-                stored_defs = [d.model_dump(mode="json") for d in load_definitions(conn, tenant)]
-                cache.fill(snapshot, defs_entry, stored_defs)
-            if current is None:
-                current = read_current(conn, tenant, customer, now)
-                cache.fill(snapshot, profile_entry, current)
+            stored_defs = [d.model_dump(mode="json") for d in load_definitions(conn, tenant)]
+        cache.fill(snapshot, defs_entry, stored_defs)
+    if current is None:
+        current = read_current(db, tenant, customer, now)
+        cache.fill(snapshot, profile_entry, current)
     definitions = [FieldDefinition.model_validate(d) for d in stored_defs if d["agent"] == agent]
     rows = live_rows(current["fields"], now)
     if not rows and not current["exists"]:

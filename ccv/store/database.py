@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from ccv.store.engine import backend_error, ensure_schema, make_engine
+from ccv.store.engine import backend_error, ensure_schema, make_engine, sqlite_busy_timeout
+
+if TYPE_CHECKING:
+    from ccv.store.reads import CurrentRows, FastReads
 
 
 def _checked_engine(url: str, **options: bool) -> Engine:
@@ -34,6 +39,7 @@ class Database:
         self._engine: Engine | None = None
         self._read_engine: Engine | None = None
         self._checked = False
+        self._fast: FastReads | None = None
 
     @property
     def engine(self) -> Engine:
@@ -51,6 +57,21 @@ class Database:
             else:
                 self._read_engine = self.engine
         return self._read_engine
+
+    def current_rows(self, tenant: str, customer: str, now: datetime) -> CurrentRows | None:
+        """The customer's current view through the driver itself (`ccv.store.reads`), or None
+        where it cannot be read that way (an in-memory SQLite database)."""
+        if self._fast is None:
+            from ccv.store.reads import FastReads
+
+            self._fast = FastReads(self.url, sqlite_busy_timeout(self.url))
+        if not self._fast.usable:
+            return None
+        self.check_schema()
+        try:
+            return self._fast.current(tenant, customer, now)
+        except DBAPIError as exc:
+            raise backend_error(exc, self.url) from exc
 
     @property
     def dialect(self) -> str:
@@ -117,6 +138,8 @@ class Database:
             raise backend_error(exc, self.url) from exc
 
     def dispose(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
         if self._read_engine is not None and self._read_engine is not self._engine:
             self._read_engine.dispose()
         self._read_engine = None

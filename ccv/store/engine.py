@@ -20,12 +20,17 @@ from ccv.errors import BackendError, SchemaOutdatedError
 SQLITE_BUSY_TIMEOUT = 30.0
 
 
+def sqlite_busy_timeout(url: str) -> float:
+    """How long SQLite waits for a lock: `?timeout=SECONDS` in the URL, else the default."""
+    given = make_url(url).query.get("timeout")
+    return float(given) if isinstance(given, str) else SQLITE_BUSY_TIMEOUT
+
+
 def make_engine(url: str, *, autocommit: bool = False) -> Engine:
     """An engine tuned for the dialect; SQLite gets WAL and explicit write transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        given = parsed.query.get("timeout")
-        timeout = float(given) if isinstance(given, str) else SQLITE_BUSY_TIMEOUT
+        timeout = sqlite_busy_timeout(url)
         file_backed = bool(parsed.database) and parsed.database != ":memory:"
         engine = create_engine(
             url,

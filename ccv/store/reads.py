@@ -1,0 +1,375 @@
+"""The hot read: one customer's current view through the database driver itself.
+
+Agents read a profile on every turn, so this path does the least Python per call: each thread
+keeps one driver connection of its own (psycopg in autocommit, or sqlite3 outside any
+transaction, as every other read runs), the statements are fixed SQL text (prepared by
+PostgreSQL after a few runs; kept in sqlite3's statement cache), and rows come back as plain
+dicts with decoded values, aware UTC times and the fields' PII flags, which
+`ccv.service.convert` turns into models without validating again what the vault wrote.
+
+The same three statements as `ccv.store.items.current_items` and
+`ccv.store.identities.of_customer`, with the same predicates: active, and not expired at `now`.
+A connection is made on first use per thread, dropped when the process has forked since, and
+made again once when a statement fails with a connection error (a read can be retried).
+Anything else the driver raises goes up as SQLAlchemy's DBAPIError, as from any other query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+_FIELD_COLUMNS = (
+    "id",
+    "customer",
+    "name",
+    "value",
+    "value_type",
+    "source",
+    "source_item_id",
+    "source_item_type",
+    "source_metadata",
+    "status",
+    "superseded_by_id",
+    "superseded_at",
+    "confidence",
+    "requires_confirmation",
+    "verified",
+    "verification_method",
+    "collected_at",
+    "updated_at",
+    "expires_at",
+    "field_definition_id",
+)
+_ASSET_COLUMNS = (
+    "id",
+    "customer",
+    "name",
+    "asset_type",
+    "storage_uri",
+    "mime_type",
+    "size_bytes",
+    "checksum",
+    "source_item_id",
+    "source_item_type",
+    "derived_from_tool",
+    "status",
+    "superseded_by_id",
+    "superseded_at",
+    "verified",
+    "collected_at",
+    "updated_at",
+    "expires_at",
+)
+_IDENTITY_COLUMNS = (
+    "tenant",
+    "channel",
+    "channel_user_id",
+    "customer",
+    "verified",
+    "linked_at",
+    "source",
+)
+FIELD_KEYS = (*_FIELD_COLUMNS, "is_pii")
+ASSET_KEYS = _ASSET_COLUMNS
+IDENTITY_KEYS = _IDENTITY_COLUMNS
+
+
+def _statements(mark: str, true: str, any_of: str) -> tuple[str, str, str, str]:
+    """(fields, assets, identities, derived field ids) in a driver's parameter style; `any_of`
+    is the driver's "one of this list" predicate."""
+    fields = (
+        f"SELECT {', '.join('f.' + c for c in _FIELD_COLUMNS)},"
+        " EXISTS (SELECT 1 FROM field_definitions d"
+        f" WHERE d.tenant = f.tenant AND d.name = f.name AND d.is_pii = {true})"
+        f" FROM fields f WHERE f.tenant = {mark} AND f.customer = {mark} AND f.status = 'active'"
+        f" AND (f.expires_at IS NULL OR f.expires_at > {mark}) ORDER BY f.name"
+    )
+    assets = (
+        f"SELECT {', '.join(_ASSET_COLUMNS)} FROM assets"
+        f" WHERE tenant = {mark} AND customer = {mark} AND status = 'active'"
+        f" AND (expires_at IS NULL OR expires_at > {mark}) ORDER BY name"
+    )
+    identities = (
+        f"SELECT {', '.join(_IDENTITY_COLUMNS)} FROM identities"
+        f" WHERE tenant = {mark} AND customer = {mark} ORDER BY channel, channel_user_id"
+    )
+    derived = (
+        f"SELECT source_item_id, id FROM fields WHERE tenant = {mark}"
+        f" AND source_item_id {any_of} AND (source_item_type IS NULL"
+        " OR source_item_type IN ('profile_field', 'profile_asset')) ORDER BY collected_at, id"
+    )
+    return fields, assets, identities, derived
+
+
+_PG = _statements(
+    "%s",
+    "true",
+    # PostgreSQL gets the derived fields of the customer's live assets in the same pipeline.
+    "IN (SELECT id FROM assets WHERE tenant = %s AND customer = %s AND status = 'active'"
+    " AND (expires_at IS NULL OR expires_at > %s))",
+)
+_SQLITE = _statements("?", "1", "IN (SELECT value FROM json_each(?))")
+
+# SQLite keeps UTC times as naive text; parsing them is most of the decoding, and a customer's
+# versions share many times (one import, one save): parsed once per process, in a bounded memo.
+_TIMES: dict[str, datetime] = {}
+
+
+def _sqlite_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    found = _TIMES.get(text)
+    if found is None:
+        if len(_TIMES) >= 8192:
+            _TIMES.clear()
+        found = _TIMES[text] = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return found
+
+
+_TIME_KEYS = ("collected_at", "updated_at", "expires_at", "superseded_at")
+
+
+def _pg_time(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is UTC:
+        return value
+    return value.astimezone(UTC)
+
+
+def _sqlite_now(now: datetime) -> str:
+    return now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+class CurrentRows:
+    """A customer's current view as rows: fields (with `is_pii`), assets, identities, and the
+    ids of the fields derived from each asset."""
+
+    __slots__ = ("analysis", "assets", "fields", "identities")
+
+    def __init__(
+        self,
+        fields: list[dict[str, Any]],
+        assets: list[dict[str, Any]],
+        identities: list[dict[str, Any]],
+        analysis: dict[str, list[str]],
+    ) -> None:
+        self.fields = fields
+        self.assets = assets
+        self.identities = identities
+        self.analysis = analysis
+
+
+class _Local(threading.local):
+    conn: Any = None
+    pid: int = 0
+
+
+class FastReads:
+    """Per `Database`: the driver connections of the hot read, one per thread."""
+
+    def __init__(self, url: str, busy_timeout: float) -> None:
+        parsed = make_url(url)
+        self.sqlite = parsed.get_backend_name() == "sqlite"
+        self._database = parsed.database or ""
+        self._url = parsed
+        self._busy_timeout = busy_timeout
+        self._local = _Local()
+        self._lock = threading.Lock()
+        self._open: list[Any] = []
+
+    @property
+    def usable(self) -> bool:
+        """An in-memory SQLite database is one per connection: it has no second connection."""
+        return not self.sqlite or self._database not in ("", ":memory:")
+
+    def _connect(self) -> Any:
+        conn: Any
+        if self.sqlite:
+            conn = sqlite3.connect(
+                self._database,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=32,
+            )
+            conn.execute("PRAGMA query_only = 1")
+        else:
+            import psycopg
+            from psycopg.types.json import set_json_loads
+
+            url = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+            conn = psycopg.connect(
+                url,
+                autocommit=True,
+                connect_timeout=5,
+                application_name="ccv",
+                options="-c jit=off -c timezone=UTC",
+            )
+            set_json_loads(orjson.loads, conn)
+        with self._lock:
+            self._open.append(conn)
+        return conn
+
+    def _connection(self) -> Any:
+        local = self._local
+        pid = os.getpid()
+        if local.conn is None or local.pid != pid:
+            local.conn = None  # a forked child never touches its parent's connection
+            local.conn = self._connect()
+            local.pid = pid
+        return local.conn
+
+    def _drop(self) -> None:
+        conn, self._local.conn = self._local.conn, None
+        if conn is not None:
+            with self._lock:
+                if conn in self._open:
+                    self._open.remove(conn)
+            with contextlib.suppress(Exception):  # a broken connection may fail to close
+                conn.close()
+
+    def _run(self, work: Callable[[Any], CurrentRows]) -> CurrentRows:
+        for attempt in (1, 2):
+            try:
+                return work(self._connection())
+            except Exception as exc:
+                retry = self._is_connection_error(exc) and attempt == 1
+                if self._is_driver_error(exc):
+                    self._drop()
+                    if retry:
+                        continue
+                    raise DBAPIError("current view", None, exc) from exc
+                raise
+        raise AssertionError("unreachable")
+
+    def _is_driver_error(self, exc: BaseException) -> bool:
+        if self.sqlite:
+            return isinstance(exc, sqlite3.Error)
+        import psycopg
+
+        return isinstance(exc, psycopg.Error)
+
+    def _is_connection_error(self, exc: BaseException) -> bool:
+        if self.sqlite:
+            return False
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError)
+
+    def current(self, tenant: str, customer: str, now: datetime) -> CurrentRows:
+        if self.sqlite:
+            return self._run(lambda conn: _sqlite_current(conn, tenant, customer, now))
+        return self._run(lambda conn: _pg_current(conn, tenant, customer, now))
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._open = self._open, []
+        for conn in opened:
+            with contextlib.suppress(Exception):  # closing what is closed already
+                conn.close()
+        self._local = _Local()
+
+
+def _derived(cursor: Any, sql: str, tenant: str, ids: Any) -> dict[str, list[str]]:
+    analysis: dict[str, list[str]] = {}
+    for source, item in cursor.execute(sql, (tenant, ids)).fetchall():
+        analysis.setdefault(source, []).append(item)
+    return analysis
+
+
+@functools.cache
+def _pipelines() -> bool:
+    """Pipeline mode needs libpq 14 or later (psycopg's binary wheel has it)."""
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
+def _pg_current(conn: Any, tenant: str, customer: str, now: datetime) -> CurrentRows:
+    """The four statements in one pipeline: one round trip to the server, not four."""
+    fields_sql, assets_sql, identities_sql, derived_sql = _PG
+    live = (tenant, customer, now)
+    with conn.pipeline() if _pipelines() else contextlib.nullcontext():
+        cursors = [conn.cursor() for _ in range(4)]
+        cursors[0].execute(fields_sql, live)
+        cursors[1].execute(assets_sql, live)
+        cursors[2].execute(identities_sql, (tenant, customer))
+        cursors[3].execute(derived_sql, (tenant, *live))
+    field_rows, asset_rows, identity_rows, derived_rows = (c.fetchall() for c in cursors)
+    for cursor in cursors:
+        cursor.close()
+    fields = []
+    for row in field_rows:
+        data = dict(zip(FIELD_KEYS, row, strict=True))
+        for key in _TIME_KEYS:
+            data[key] = _pg_time(data[key])
+        fields.append(data)
+    assets = []
+    for row in asset_rows:
+        data = dict(zip(ASSET_KEYS, row, strict=True))
+        for key in _TIME_KEYS:
+            data[key] = _pg_time(data[key])
+        assets.append(data)
+    identities = []
+    for row in identity_rows:
+        data = dict(zip(IDENTITY_KEYS, row, strict=True))
+        data["linked_at"] = _pg_time(data["linked_at"])
+        identities.append(data)
+    analysis: dict[str, list[str]] = {}
+    for source, item in derived_rows:
+        analysis.setdefault(source, []).append(item)
+    return CurrentRows(fields, assets, identities, analysis)
+
+
+def _sqlite_current(conn: Any, tenant: str, customer: str, now: datetime) -> CurrentRows:
+    fields_sql, assets_sql, identities_sql, derived_sql = _SQLITE
+    at = _sqlite_now(now)
+    loads = orjson.loads
+    time = _sqlite_time
+    fields = []
+    for row in conn.execute(fields_sql, (tenant, customer, at)).fetchall():
+        data = dict(zip(FIELD_KEYS, row, strict=True))
+        value = data["value"]
+        if value.__class__ is str:  # JSON text; SQLite keeps a bare number as a number
+            data["value"] = loads(value)
+        metadata = data["source_metadata"]
+        data["source_metadata"] = loads(metadata) if metadata else {}
+        data["requires_confirmation"] = bool(data["requires_confirmation"])
+        data["verified"] = bool(data["verified"])
+        data["is_pii"] = bool(data["is_pii"])
+        data["collected_at"] = time(data["collected_at"])
+        data["updated_at"] = time(data["updated_at"])
+        if data["expires_at"] is not None:
+            data["expires_at"] = time(data["expires_at"])
+        if data["superseded_at"] is not None:
+            data["superseded_at"] = time(data["superseded_at"])
+        fields.append(data)
+    assets = []
+    for row in conn.execute(assets_sql, (tenant, customer, at)).fetchall():
+        data = dict(zip(ASSET_KEYS, row, strict=True))
+        data["verified"] = bool(data["verified"])
+        for key in ("collected_at", "updated_at", "expires_at", "superseded_at"):
+            data[key] = time(data[key])
+        assets.append(data)
+    identities = []
+    for row in conn.execute(identities_sql, (tenant, customer)).fetchall():
+        data = dict(zip(IDENTITY_KEYS, row, strict=True))
+        data["verified"] = bool(data["verified"])
+        data["linked_at"] = time(data["linked_at"])
+        identities.append(data)
+    analysis = (
+        _derived(conn, derived_sql, tenant, orjson.dumps([a["id"] for a in assets]).decode())
+        if assets
+        else {}
+    )
+    return CurrentRows(fields, assets, identities, analysis)
