@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -58,9 +58,10 @@ class Database:
                 self._read_engine = self.engine
         return self._read_engine
 
-    def current_rows(self, tenant: str, customer: str, now: datetime) -> CurrentRows | None:
-        """The customer's current view through the driver itself (`ccv.store.reads`), or None
-        where it cannot be read that way (an in-memory SQLite database)."""
+    @property
+    def fast(self) -> FastReads | None:
+        """The hot reads through the driver itself (`ccv.store.reads`), or None where the
+        database cannot be read that way (an in-memory SQLite database)."""
         if self._fast is None:
             from ccv.store.reads import FastReads
 
@@ -68,8 +69,27 @@ class Database:
         if not self._fast.usable:
             return None
         self.check_schema()
+        return self._fast
+
+    def current_rows(self, tenant: str, customer: str, now: datetime) -> CurrentRows | None:
+        """The customer's current view through the driver, or None (see `fast`)."""
+        fast = self.fast
+        if fast is None:
+            return None
         try:
-            return self._fast.current(tenant, customer, now)
+            return fast.current(tenant, customer, now)
+        except DBAPIError as exc:
+            raise backend_error(exc, self.url) from exc
+
+    def lineage_rows(
+        self, tenant: str, item_id: str, now: datetime
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None:
+        """An item's chain and dependents through the driver, or None (see `fast`)."""
+        fast = self.fast
+        if fast is None:
+            return None
+        try:
+            return fast.lineage(tenant, item_id, now)
         except DBAPIError as exc:
             raise backend_error(exc, self.url) from exc
 

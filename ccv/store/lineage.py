@@ -50,6 +50,40 @@ _CHAIN = text(
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
+# SQLite 3.34+ takes a recursive step of several SELECTs, each checked against the row before
+# it probes its table: a field-typed source probes fields only, an asset-typed one assets.
+_STEP = f"""
+        SELECT c.depth + 1, '{{kind}}', {", ".join("t." + c for c in _COLUMNS.split(", "))}
+        FROM chain c JOIN {{table}} t ON t.tenant = :tenant AND t.id = c.source_item_id
+        WHERE c.depth < :max_depth
+          AND (c.source_item_type IS NULL OR c.source_item_type = '{{source_type}}')"""
+_CHAIN_SQLITE = text(
+    f"""
+    WITH RECURSIVE chain(depth, kind, {_COLUMNS}) AS (
+        SELECT 0, 'field', {_COLUMNS} FROM fields WHERE tenant = :tenant AND id = :item_id
+        UNION ALL
+        SELECT 0, 'asset', {_COLUMNS} FROM assets WHERE tenant = :tenant AND id = :item_id
+        UNION ALL
+        {_STEP.format(kind="field", table="fields", source_type="profile_field")}
+        UNION ALL
+        {_STEP.format(kind="asset", table="assets", source_type="profile_asset")}
+    )
+    SELECT depth, kind, id, name, {_STATUS_NOW} AS status, customer, source_item_id,
+           source_item_type
+    FROM chain ORDER BY depth
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def chain_statement(dialect: str) -> Any:
+    """The walk up for a dialect: SQLite's own form where its version takes it."""
+    import sqlite3
+
+    if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 34):
+        return _CHAIN_SQLITE
+    return _CHAIN
+
+
 # Only vault sources link items: session, tool and external ids end a chain.
 _VAULT_SOURCE = (
     "(i.source_item_type IS NULL OR i.source_item_type IN ('profile_field', 'profile_asset'))"
@@ -86,7 +120,7 @@ _DEPENDENTS = text(
 def chain(conn: Connection, tenant: str, item_id: str, now: datetime) -> list[Row[Any]]:
     """The item (depth 0) and the stored items it derives from, up to the root."""
     params = {"tenant": tenant, "item_id": item_id, "max_depth": MAX_LINEAGE_DEPTH, "now": now}
-    return list(conn.execute(_CHAIN, params))
+    return list(conn.execute(chain_statement(conn.dialect.name), params))
 
 
 def dependents(conn: Connection, tenant: str, item_id: str, now: datetime) -> list[Row[Any]]:

@@ -23,11 +23,13 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+
+R = TypeVar("R")
 
 _FIELD_COLUMNS = (
     "id",
@@ -238,7 +240,7 @@ class FastReads:
             with contextlib.suppress(Exception):  # a broken connection may fail to close
                 conn.close()
 
-    def _run(self, work: Callable[[Any], CurrentRows]) -> CurrentRows:
+    def _run(self, work: Callable[[Any], R]) -> R:
         for attempt in (1, 2):
             try:
                 return work(self._connection())
@@ -265,6 +267,15 @@ class FastReads:
         import psycopg
 
         return isinstance(exc, psycopg.OperationalError)
+
+    def lineage(
+        self, tenant: str, item_id: str, now: datetime
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """`ccv.store.lineage.chain` and `dependents` of `item_id` (a canonical id), as rows
+        of plain tuples in the same column order; one pipeline on PostgreSQL."""
+        if self.sqlite:
+            return self._run(lambda conn: _sqlite_lineage(conn, tenant, item_id, now))
+        return self._run(lambda conn: _pg_lineage(conn, tenant, item_id, now))
 
     def current(self, tenant: str, customer: str, now: datetime) -> CurrentRows:
         if self.sqlite:
@@ -373,3 +384,53 @@ def _sqlite_current(conn: Any, tenant: str, customer: str, now: datetime) -> Cur
         else {}
     )
     return CurrentRows(fields, assets, identities, analysis)
+
+
+def _lineage_sql(statement: Any, pg: bool) -> str:
+    """A lineage statement's text in the driver's named style (sqlite3 takes `:name`)."""
+    sql = str(statement.text)
+    if pg:
+        for name in ("tenant", "item_id", "max_depth", "now"):
+            sql = sql.replace(f":{name}", f"%({name})s")
+    return sql
+
+
+@functools.cache
+def _lineage_statements(pg: bool) -> tuple[str, str]:
+    from ccv.store import lineage
+
+    chain = lineage.chain_statement("postgresql" if pg else "sqlite")
+    return _lineage_sql(chain, pg), _lineage_sql(lineage._DEPENDENTS, pg)
+
+
+def _lineage_params(tenant: str, item_id: str, now: Any) -> dict[str, Any]:
+    from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
+
+    return {"tenant": tenant, "item_id": item_id, "max_depth": MAX_LINEAGE_DEPTH, "now": now}
+
+
+def _pg_lineage(
+    conn: Any, tenant: str, item_id: str, now: datetime
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    chain_sql, dependents_sql = _lineage_statements(True)
+    params = _lineage_params(tenant, item_id, now)
+    with conn.pipeline() if _pipelines() else contextlib.nullcontext():
+        up, down = conn.cursor(), conn.cursor()
+        up.execute(chain_sql, params)
+        down.execute(dependents_sql, params)
+    try:
+        return up.fetchall(), down.fetchall()
+    finally:
+        up.close()
+        down.close()
+
+
+def _sqlite_lineage(
+    conn: Any, tenant: str, item_id: str, now: datetime
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    chain_sql, dependents_sql = _lineage_statements(False)
+    params = _lineage_params(tenant, item_id, _sqlite_now(now))
+    return (
+        conn.execute(chain_sql, params).fetchall(),
+        conn.execute(dependents_sql, params).fetchall(),
+    )
