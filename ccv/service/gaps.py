@@ -1,6 +1,7 @@
 """Gaps capability: which of a scenario's requirements a customer still lacks (`profile gaps`).
 
-One statement per call in the steady state, whatever the customer holds (a customer with
+One statement per call in the steady state (through the driver itself, `ccv.store.reads`, once
+the scenario's plan is known), whatever the customer holds (a customer with
 nothing stored is judged by the same rules, so no existence check is needed): it reads the
 customer's relevant field versions together with the scenario's and the tenant schema's
 version stamps. The compiled scenario (requirements, prompts, validators, freshness) is
@@ -18,6 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from weakref import WeakKeyDictionary
 
+from sqlalchemy.exc import DBAPIError
+
 from ccv.domain.enums import Status
 from ccv.domain.gaps import CurrentValue, CustomerValues, GapPlan, Gaps, compile_plan, find_gaps
 from ccv.domain.lifecycle import status_at
@@ -28,6 +31,7 @@ from ccv.store import identities
 from ccv.store import requirements as store
 from ccv.store.database import Database
 from ccv.store.definitions import load_definitions
+from ccv.store.engine import backend_error
 
 if TYPE_CHECKING:
     from ccv.store.cache import RedisCache
@@ -231,6 +235,14 @@ def _customer_gaps(
     plans = _cache(db)
     cached = plans.get(key)
     names = cached.plan.names if cached is not None else None
+    fast = db.fast
+    if fast is not None and cached is not None:  # the common case: the plan is known
+        try:
+            rows: list[Any] = fast.gap_rows(tenant, scenario, customer, names)
+        except DBAPIError as exc:
+            raise backend_error(exc, db.url) from exc
+        if rows and cached.stamp == _stamp(rows[0]):
+            return _judged(tenant, customer, scenario, cached.plan, rows, now)
     with db.read() as conn:
         rows = store.gap_rows(conn, tenant, scenario, customer, names)
         if not rows:
@@ -247,6 +259,17 @@ def _customer_gaps(
                 rows = store.gap_rows(conn, tenant, scenario, customer, plan.names)
         else:
             plan = cached.plan
+    return _judged(tenant, customer, scenario, plan, rows, now)
+
+
+def _judged(
+    tenant: str,
+    customer: str,
+    scenario: str,
+    plan: GapPlan,
+    rows: Sequence[Any],
+    now: datetime,
+) -> tuple[Gaps, bool]:
     values = customer_values(rows, now)
     missing, satisfied = find_gaps(plan, values, now)
     gaps = Gaps(

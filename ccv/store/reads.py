@@ -21,9 +21,9 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from sqlalchemy.engine import make_url
@@ -277,6 +277,14 @@ class FastReads:
             return self._run(lambda conn: _sqlite_lineage(conn, tenant, item_id, now))
         return self._run(lambda conn: _pg_lineage(conn, tenant, item_id, now))
 
+    def gap_rows(
+        self, tenant: str, scenario: str, customer: str, names: Sequence[str] | None
+    ) -> list[GapRow]:
+        """`ccv.store.requirements.gap_rows`: the same rows, values decoded."""
+        if self.sqlite:
+            return self._run(lambda conn: _sqlite_gaps(conn, tenant, scenario, customer, names))
+        return self._run(lambda conn: _pg_gaps(conn, tenant, scenario, customer, names))
+
     def current(self, tenant: str, customer: str, now: datetime) -> CurrentRows:
         if self.sqlite:
             return self._run(lambda conn: _sqlite_current(conn, tenant, customer, now))
@@ -434,3 +442,117 @@ def _sqlite_lineage(
         conn.execute(chain_sql, params).fetchall(),
         conn.execute(dependents_sql, params).fetchall(),
     )
+
+
+class GapRow(NamedTuple):
+    """A row of the gaps statement (`ccv.store.requirements._gap_statement`), in its order."""
+
+    agent: str
+    content_hash: str | None
+    updated_at: datetime | None
+    defs_updated: datetime | None
+    defs_count: int
+    name: str | None
+    value: Any
+    status: str | None
+    verified: bool | None
+    expires_at: datetime | None
+    collected_at: datetime | None
+
+
+def _gap_sql(mark: str, names: str | None) -> str:
+    """The gaps statement in a driver's named style (`mark` formats a parameter's name);
+    `names` the predicate narrowing the versions to the scenario's names, if any."""
+    tenant, customer, scenario = mark % "tenant", mark % "customer", mark % "scenario"
+    narrow = f" AND f.name {names}" if names else ""
+    return (
+        "SELECT s.agent, s.content_hash, s.updated_at,"
+        f" (SELECT max(d.updated_at) FROM field_definitions d WHERE d.tenant = {tenant}),"
+        f" (SELECT count(*) FROM field_definitions d WHERE d.tenant = {tenant}),"
+        " f.name, f.value, f.status, f.verified, f.expires_at, f.collected_at"
+        " FROM scenarios s LEFT OUTER JOIN fields f"
+        f" ON f.tenant = {tenant} AND f.customer = {customer}"
+        f" AND f.status IN ('active', 'expired', 'orphaned'){narrow}"
+        f" WHERE s.tenant = {tenant} AND s.scenario = {scenario}"
+    )
+
+
+_PG_GAPS = (_gap_sql("%%(%s)s", None), _gap_sql("%%(%s)s", "= ANY(%(names)s)"))
+_SQLITE_GAPS = (_gap_sql(":%s", None), _gap_sql(":%s", "IN (SELECT value FROM json_each(:names))"))
+
+
+def _gap_params(tenant: str, scenario: str, customer: str, names: Any) -> dict[str, Any]:
+    return {"tenant": tenant, "scenario": scenario, "customer": customer, "names": names}
+
+
+def _pg_gaps(
+    conn: Any, tenant: str, scenario: str, customer: str, names: Sequence[str] | None
+) -> list[GapRow]:
+    sql = _PG_GAPS[names is not None]
+    given = None if names is None else list(names)
+    rows = conn.execute(sql, _gap_params(tenant, scenario, customer, given)).fetchall()
+    return [
+        GapRow(
+            agent,
+            content_hash,
+            _pg_time(updated_at),
+            _pg_time(defs_updated),
+            defs_count,
+            name,
+            value,
+            status,
+            verified,
+            _pg_time(expires_at),
+            _pg_time(collected_at),
+        )
+        for (
+            agent,
+            content_hash,
+            updated_at,
+            defs_updated,
+            defs_count,
+            name,
+            value,
+            status,
+            verified,
+            expires_at,
+            collected_at,
+        ) in rows
+    ]
+
+
+def _sqlite_gaps(
+    conn: Any, tenant: str, scenario: str, customer: str, names: Sequence[str] | None
+) -> list[GapRow]:
+    sql = _SQLITE_GAPS[names is not None]
+    given = None if names is None else orjson.dumps(list(names)).decode()
+    rows = conn.execute(sql, _gap_params(tenant, scenario, customer, given)).fetchall()
+    loads, time = orjson.loads, _sqlite_time
+    return [
+        GapRow(
+            agent,
+            content_hash,
+            time(updated_at),
+            time(defs_updated),
+            defs_count,
+            name,
+            loads(value) if value.__class__ is str else value,
+            status,
+            None if verified is None else bool(verified),
+            time(expires_at),
+            time(collected_at),
+        )
+        for (
+            agent,
+            content_hash,
+            updated_at,
+            defs_updated,
+            defs_count,
+            name,
+            value,
+            status,
+            verified,
+            expires_at,
+            collected_at,
+        ) in rows
+    ]

@@ -142,3 +142,21 @@ def test_a_dead_database_is_a_backend_error(tmp_path: Path) -> None:
         dead.db._checked = True  # past the schema check: the read itself meets the dead server
         with pytest.raises(BackendError):
             dead.get_profile(TENANT, "c-1001")
+
+
+def test_gaps_take_the_driver_once_the_plan_is_known(
+    rich_vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ccv.service import gaps as gaps_service
+
+    rich_vault.apply_requirements([FIXTURES / "demo" / "requirements"])
+    scenario = sorted(p.stem for p in (FIXTURES / "demo" / "requirements").glob("*.yaml"))[0]
+    customers = _customers(rich_vault)
+    before = {c: rich_vault.gaps(TENANT, c, scenario).model_dump_json() for c in customers}
+
+    def general(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the general gaps statement ran")
+
+    monkeypatch.setattr(gaps_service.store, "gap_rows", general)
+    after = {c: rich_vault.gaps(TENANT, c, scenario).model_dump_json() for c in customers}
+    assert after == before
