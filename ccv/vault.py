@@ -150,7 +150,8 @@ class Vault:
             as_of=ensure_utc(as_of) if as_of else None,
             history=history,
             reveal_pii=reveal_pii,
-            actor=_actor(actor),
+            # Only a reveal is audited: a plain read does not work out who is reading.
+            actor=_actor(actor) if reveal_pii else "library",
             cache=self.cache,
         )
 

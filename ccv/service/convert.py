@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -206,16 +206,3 @@ def current_identity(row: dict[str, Any]) -> Identity:
         },
         _IDENTITY_SET,
     )
-
-
-_TIMES: dict[str, datetime] = {}
-
-
-def cached_time(text: str) -> datetime:
-    """A time of a cached entry (ISO 8601 with offset), parsed once per process (bounded)."""
-    found = _TIMES.get(text)
-    if found is None:
-        if len(_TIMES) >= 8192:
-            _TIMES.clear()
-        found = _TIMES[text] = datetime.fromisoformat(text).astimezone(UTC)
-    return found

@@ -10,14 +10,13 @@ from sqlalchemy import Connection
 
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.identity import is_pii
-from ccv.domain.lifecycle import Version, is_expired, pick_as_of
+from ccv.domain.lifecycle import Version, pick_as_of
 from ccv.domain.models import Profile
 from ccv.domain.timeutil import utcnow
 from ccv.errors import NotFoundError
 from ccv.service.convert import (
     asset_model,
     built,
-    cached_time,
     current_asset,
     current_field,
     current_identity,
@@ -248,23 +247,27 @@ def _read_current(conn: Connection, tenant: str, customer: str, now: datetime) -
     }
 
 
-_TIME_KEYS = ("collected_at", "updated_at", "superseded_at")
-
-
 def live_rows(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     """The rows not expired at `now` (TTL-on-read), with their times as datetimes: a cached
-    copy outlives the moment it was read, and must not serve a value past its expiry."""
+    copy outlives the moment it was read, and must not serve a value past its expiry. (A
+    cached time is ISO 8601 text as orjson writes an aware time; the hot read's are datetimes.)"""
+    parse = datetime.fromisoformat
     live = []
     for row in rows:
         expires = row.get("expires_at")
-        if isinstance(expires, str):
-            expires = row["expires_at"] = cached_time(expires)
-        if not is_expired(expires, now):
-            for key in _TIME_KEYS:
-                value = row.get(key)
-                if isinstance(value, str):
-                    row[key] = cached_time(value)
-            live.append(row)
+        if expires is not None:
+            if expires.__class__ is str:
+                expires = row["expires_at"] = parse(expires)
+            if expires <= now:
+                continue
+        collected = row["collected_at"]
+        if collected.__class__ is str:
+            row["collected_at"] = parse(collected)
+            row["updated_at"] = parse(row["updated_at"])
+            superseded = row.get("superseded_at")
+            if superseded is not None:
+                row["superseded_at"] = parse(superseded)
+        live.append(row)
     return live
 
 
@@ -279,7 +282,7 @@ def profile_from_current(
     identity_rows = data.get("identities", ())
     for row in identity_rows:
         if isinstance(row["linked_at"], str):
-            row["linked_at"] = cached_time(row["linked_at"])
+            row["linked_at"] = datetime.fromisoformat(row["linked_at"])
     return _profile(
         tenant, customer, now, field_rows, asset_rows, list(identity_rows), data["analysis"]
     )

@@ -29,6 +29,7 @@ clear, PII included; only generation counters and hit/miss counts are plain.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -121,6 +122,7 @@ def _recovered(url: str) -> None:
     observe.event("cache_recovered", logger=log, message=f"Redis cache at {url} is back")
 
 
+@functools.lru_cache(maxsize=65536)  # the hot read builds three keys per call
 def _enc(text: str) -> str:
     """Percent-encode an id: the result never holds ':', '{', '}' or a space, and two ids never
     encode alike, so no tenant or customer id can reach into another's key."""

@@ -123,20 +123,10 @@ _PG = _statements(
 )
 _SQLITE = _statements("?", "1", "IN (SELECT value FROM json_each(?))")
 
-# SQLite keeps UTC times as naive text; parsing them is most of the decoding, and a customer's
-# versions share many times (one import, one save): parsed once per process, in a bounded memo.
-_TIMES: dict[str, datetime] = {}
-
 
 def _sqlite_time(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    found = _TIMES.get(text)
-    if found is None:
-        if len(_TIMES) >= 8192:
-            _TIMES.clear()
-        found = _TIMES[text] = datetime.fromisoformat(text).replace(tzinfo=UTC)
-    return found
+    """SQLite keeps UTC times as naive ISO text."""
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 _TIME_KEYS = ("collected_at", "updated_at", "expires_at", "superseded_at")
