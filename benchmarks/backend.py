@@ -38,9 +38,7 @@ class Backend:
         parsed = make_url(self.source_url)
         self.kind = parsed.get_backend_name()
         if self.kind not in ("postgresql", "sqlite"):
-            raise BackendError(
-                f"the benchmark runs on PostgreSQL (or SQLite for a trial), not {self.kind}"
-            )
+            raise BackendError(f"the benchmark runs on PostgreSQL or SQLite, not {self.kind}")
         self.database = database
         if self.kind == "postgresql":
             self.url: URL = parsed.set(drivername="postgresql+psycopg", database=database)

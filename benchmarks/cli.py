@@ -32,6 +32,7 @@ RUN_ORDER = (
     "llm_prompt_tokens",
     "llm_overhead_ms_per_file",
     "profile_read_p99_ms",
+    "profile_read_p50_ms",
     "trace_depth100_ms",
     "gaps_p99_ms",
     "report_s",
@@ -186,7 +187,7 @@ def render(outcomes: list[Outcome], pending: list[str], title: str) -> Table:
             _fmt(outcome.measurement.raw),
             _fmt(outcome.ratio),
             outcome.metric.unit,
-            outcome.metric.target.text,
+            outcome.target.text,
             verdict,
         )
     for name in pending:
@@ -205,7 +206,7 @@ def run_metric(ctx: Context, name: str) -> Outcome:
         if os.environ.get("BENCH_DEBUG"):
             traceback.print_exc()
         measurement = Measurement(ccv=None, raw=None, note=f"error: {type(exc).__name__}: {exc}")
-    outcome = Outcome(metric, measurement, time.perf_counter() - started)
+    outcome = Outcome(metric, measurement, time.perf_counter() - started, ctx.backend.kind)
     err.print(
         f"  ccv {_fmt(measurement.ccv)} / raw {_fmt(measurement.raw)} {metric.unit}"
         f" in {outcome.seconds:.1f}s"
@@ -295,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not backend.is_postgres:
         err.print(
-            "[yellow]warning: running on SQLite — these figures do not count; the benchmark "
-            "targets are for PostgreSQL (set CCV_DATABASE_URL to a postgresql:// URL).[/]"
+            "[dim]SQLite, the embedded default: the figures count, against SQLite's own raw "
+            "baselines (sqlite3); metrics that need PostgreSQL are n/a.[/]"
         )
     if not os.environ.get("CCV_REDIS_URL"):
         err.print("[dim]CCV_REDIS_URL is not set: the cache metrics will be n/a.[/]")
@@ -333,8 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     ordered = [outcomes[n] for n in SPEC_METRICS if n in outcomes]
     ordered += [o for n, o in outcomes.items() if n not in SPEC_METRICS]
     title = f"ccv benchmarks — {server}, {args.scale:,} profiles"
-    if not backend.is_postgres:
-        title += " (SQLite: figures do not count)"
     out.print(render(ordered, pending, title))
     if scales:
         out.print(render_scales(scales))
@@ -342,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": args.scale,
         "metrics": {o.metric.name: o.as_json() for o in ordered},
         "backend": backend.kind,
-        "counts": backend.is_postgres,
+        "counts": True,
         "server": server,
         "database": backend.describe(),
         "started_at": started_at.isoformat(),

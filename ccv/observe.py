@@ -167,7 +167,7 @@ def enable() -> _Metrics | None:
 
 def cache_lookups(result: str, count: int = 1) -> None:
     if count and (metrics := enable()) is not None:
-        metrics.cache.labels(result).inc(count)
+        _child(metrics, "cache", result).inc(count)
 
 
 def transitions(kind: str, from_status: str | None, to_status: str, count: int = 1) -> None:
@@ -202,10 +202,7 @@ def timed(operation: str) -> Iterator[None]:
     if metrics is None:
         yield
         return
-    known = _latency_children.get(operation)
-    if known is None or known[0] is not metrics:
-        known = _latency_children[operation] = (metrics, metrics.latency.labels(operation))
-    child = known[1]
+    child = _child(metrics, "latency", operation)
     started = time.perf_counter()
     try:
         yield
@@ -213,6 +210,13 @@ def timed(operation: str) -> Iterator[None]:
         child.observe(time.perf_counter() - started)
 
 
-# The labelled histogram of each operation, looked up once per metrics object (labels() costs
-# a few microseconds, on every read).
-_latency_children: dict[str, tuple[Any, Any]] = {}
+# Labelled children of the hot paths' metrics (every read counts a cache lookup and times
+# itself), looked up once per metrics object: labels() costs a few microseconds each time.
+_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
+def _child(metrics: Any, family: str, label: str) -> Any:
+    known = _children.get((family, label))
+    if known is None or known[0] is not metrics:
+        known = _children[(family, label)] = (metrics, getattr(metrics, family).labels(label))
+    return known[1]

@@ -75,7 +75,7 @@ def _raw_reader(ctx: Context, cache: Any, tenant: str) -> tuple[Any, Any, Any]:
     return get, open_, client
 
 
-@metric("cached_read_p99_ms", unit="ms", target=ratio_max(3))
+@metric("cached_read_p99_ms", unit="ms", target=ratio_max(1.5))
 def cached_read(ctx: Context) -> Measurement:
     """vault.get_profile served from Redis vs raw GET of the same bytes + orjson.loads."""
     vault = ctx.cached_vault

@@ -37,7 +37,7 @@ SELECT id, depth FROM down
 """
 
 
-@metric("trace_depth100_ms", unit="ms", target=ratio_max(3))
+@metric("trace_depth100_ms", unit="ms", target=ratio_max(2))
 def trace_depth100(ctx: Context) -> Measurement:
     """vault.trace of a depth-100 leaf vs raw recursive CTEs (median of the paired runs)."""
     vault, backend, conn, data = ctx.vault, ctx.backend, ctx.raw, ctx.data

@@ -78,7 +78,22 @@ def measure_reads(ctx: Context, count: int) -> Measurement:
     )
 
 
-@metric("profile_read_p99_ms", unit="ms", target=ratio_max(3))
+# The p99 run's latencies, for profile_read_p50_ms (the same samples, another statistic).
+_LAST: dict[str, Measurement] = {}
+
+
+@metric("profile_read_p99_ms", unit="ms", target=ratio_max(2), sqlite_target=ratio_max(3))
 def profile_read(ctx: Context) -> Measurement:
-    """vault.get_profile vs raw SELECT of active fields + assets on a persistent connection."""
-    return measure_reads(ctx, ctx.reads)
+    """vault.get_profile vs raw SELECTs of active fields, assets, identities (persistent conn)."""
+    measured = _LAST["reads"] = measure_reads(ctx, ctx.reads)
+    return measured
+
+
+@metric("profile_read_p50_ms", unit="ms", target=ratio_max(2), sqlite_target=ratio_max(4))
+def profile_read_median(ctx: Context) -> Measurement:
+    """The median of profile_read_p99_ms's samples (measured there, or now)."""
+    measured = _LAST.get("reads") or measure_reads(ctx, ctx.reads)
+    ccv_ms, raw_ms = measured.extra["ccv_ms"], measured.extra["raw_ms"]
+    return Measurement(
+        ccv=ccv_ms["p50"], raw=raw_ms["p50"], extra={"ccv_ms": ccv_ms, "raw_ms": raw_ms}
+    )

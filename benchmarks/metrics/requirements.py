@@ -179,7 +179,7 @@ requires:
 """
 
 
-@metric("gaps_p99_ms", unit="ms", target=ratio_max(3))
+@metric("gaps_p99_ms", unit="ms", target=ratio_max(2))
 def gaps(ctx: Context) -> Measurement:
     """vault.gaps of a 10-requirement scenario vs the raw profile SELECT (fields + assets)."""
     from benchmarks.probe import statements
