@@ -279,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
             if metric is None:
                 out.print(f"{name:36} [dim]not implemented yet[/]")
             else:
-                out.print(f"{name:36} {metric.target.text:14} {metric.description}")
+                sqlite = metric.sqlite_target
+                also = f" (SQLite: {sqlite.text})" if sqlite is not None else ""
+                out.print(f"{name:36} {metric.target.text:14} {metric.description}{also}")
         return 0
     url = args.database_url or os.environ.get("CCV_DATABASE_URL")
     if not url:
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not backend.is_postgres:
         err.print(
-            "[dim]SQLite, the embedded default: the figures count, against SQLite's own raw "
+            "[dim]SQLite, the embedded default: the read figures count, against its own raw "
             "baselines (sqlite3); metrics that need PostgreSQL are n/a.[/]"
         )
     if not os.environ.get("CCV_REDIS_URL"):

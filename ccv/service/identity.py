@@ -91,8 +91,13 @@ def resolve(
     """The customer of an identity; with `create`, get or create it atomically (a new
     customer's id is a UUID unless `customer` names one). NotFoundError without `create` when
     the identity is unknown; RefusedError when it belongs to another customer than `customer`."""
-    with db.read() as conn:
-        found = ids.get(conn, tenant, channel, channel_user_id)
+    fast = db.identity_row(tenant, channel, channel_user_id)
+    found: ids.IdentityRow | None
+    if fast is False:
+        with db.read() as conn:
+            found = ids.get(conn, tenant, channel, channel_user_id)
+    else:
+        found = None if fast is None else ids.IdentityRow(*fast)
     if found is not None or not create:
         if found is None:
             raise NotFoundError(

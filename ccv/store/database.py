@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -78,6 +78,19 @@ class Database:
             return None
         try:
             return fast.current(tenant, customer, now)
+        except DBAPIError as exc:
+            raise backend_error(exc, self.url) from exc
+
+    def identity_row(
+        self, tenant: str, channel: str, channel_user_id: str
+    ) -> tuple[Any, ...] | None | Literal[False]:
+        """A stored identity through the driver: its columns, None when there is none, False
+        where the driver path cannot read (see `fast`)."""
+        fast = self.fast
+        if fast is None:
+            return False
+        try:
+            return fast.identity(tenant, channel, channel_user_id)
         except DBAPIError as exc:
             raise backend_error(exc, self.url) from exc
 

@@ -114,6 +114,13 @@ def _statements(mark: str, true: str, any_of: str) -> tuple[str, str, str, str]:
     return fields, assets, identities, derived
 
 
+_IDENTITY = (
+    f"SELECT {', '.join(_IDENTITY_COLUMNS)} FROM identities"
+    " WHERE tenant = {mark} AND channel = {mark} AND channel_user_id = {mark}"
+)
+_IDENTITY_PG = _IDENTITY.replace("{mark}", "%s")
+_IDENTITY_SQLITE = _IDENTITY.replace("{mark}", "?")
+
 _PG = _statements(
     "%s",
     "true",
@@ -266,6 +273,20 @@ class FastReads:
         if self.sqlite:
             return self._run(lambda conn: _sqlite_lineage(conn, tenant, item_id, now))
         return self._run(lambda conn: _pg_lineage(conn, tenant, item_id, now))
+
+    def identity(self, tenant: str, channel: str, channel_user_id: str) -> tuple[Any, ...] | None:
+        """The stored identity (columns of `ccv.store.identities.IdentityRow`), or None."""
+        sql = _IDENTITY_SQLITE if self.sqlite else _IDENTITY_PG
+        decode = _sqlite_time if self.sqlite else _pg_time
+
+        def get(conn: Any) -> tuple[Any, ...] | None:
+            row = conn.execute(sql, (tenant, channel, channel_user_id)).fetchone()
+            if row is None:
+                return None
+            tenant_, channel_, user_id, customer, verified, linked_at, source = row
+            return (tenant_, channel_, user_id, customer, bool(verified), decode(linked_at), source)
+
+        return self._run(get)
 
     def gap_rows(
         self, tenant: str, scenario: str, customer: str, names: Sequence[str] | None
