@@ -102,9 +102,11 @@ def _statements(mark: str, true: str, any_of: str) -> tuple[str, str, str, str]:
         f" WHERE tenant = {mark} AND customer = {mark} AND status = 'active'"
         f" AND (expires_at IS NULL OR expires_at > {mark}) ORDER BY name"
     )
+    # Sorted by the caller, and the index named on SQLite: see ccv.store.identities.
+    indexed = " INDEXED BY ix_identities_customer" if mark == "?" else ""
     identities = (
-        f"SELECT {', '.join(_IDENTITY_COLUMNS)} FROM identities"
-        f" WHERE tenant = {mark} AND customer = {mark} ORDER BY channel, channel_user_id"
+        f"SELECT {', '.join(_IDENTITY_COLUMNS)} FROM identities{indexed}"
+        f" WHERE tenant = {mark} AND customer = {mark}"
     )
     derived = (
         f"SELECT source_item_id, id FROM fields WHERE tenant = {mark}"
@@ -129,6 +131,10 @@ _PG = _statements(
     " AND (expires_at IS NULL OR expires_at > %s))",
 )
 _SQLITE = _statements("?", "1", "IN (SELECT value FROM json_each(?))")
+
+
+def _by_channel(row: tuple[Any, ...]) -> tuple[Any, Any]:
+    return row[1], row[2]  # (channel, channel_user_id) of an identity row
 
 
 def _sqlite_time(text: str | None) -> datetime | None:
@@ -351,7 +357,7 @@ def _pg_current(conn: Any, tenant: str, customer: str, now: datetime) -> Current
             data[key] = _pg_time(data[key])
         assets.append(data)
     identities = []
-    for row in identity_rows:
+    for row in sorted(identity_rows, key=_by_channel):
         data = dict(zip(IDENTITY_KEYS, row, strict=True))
         data["linked_at"] = _pg_time(data["linked_at"])
         identities.append(data)
@@ -392,7 +398,7 @@ def _sqlite_current(conn: Any, tenant: str, customer: str, now: datetime) -> Cur
             data[key] = time(data[key])
         assets.append(data)
     identities = []
-    for row in conn.execute(identities_sql, (tenant, customer)).fetchall():
+    for row in sorted(conn.execute(identities_sql, (tenant, customer)).fetchall(), key=_by_channel):
         data = dict(zip(IDENTITY_KEYS, row, strict=True))
         data["verified"] = bool(data["verified"])
         data["linked_at"] = time(data["linked_at"])

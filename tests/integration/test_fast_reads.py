@@ -160,3 +160,31 @@ def test_gaps_take_the_driver_once_the_plan_is_known(
     monkeypatch.setattr(gaps_service.store, "gap_rows", general)
     after = {c: rich_vault.gaps(TENANT, c, scenario).model_dump_json() for c in customers}
     assert after == before
+
+
+def test_a_customers_identities_are_looked_up_by_customer_on_sqlite(tmp_path: Path) -> None:
+    """Statistics taken while the table was empty must not turn the lookup into a walk of the
+    tenant's whole primary key (what an ORDER BY channel made SQLite do)."""
+    import sqlite3
+
+    from sqlalchemy.dialects import sqlite
+
+    from ccv.config import Settings
+    from ccv.store import identities, reads
+
+    path = tmp_path / "ccv.db"
+    with Vault(Settings(database_url=f"sqlite:///{path}")) as vault:
+        vault.resolve_identity("t", "web", "cookie-1", create=True, customer="c-1")
+    conn = sqlite3.connect(path)
+    conn.execute("ANALYZE")
+    conn.executemany(
+        "INSERT INTO identities VALUES ('t', 'web', ?, ?, 0, '2026-01-01 00:00:00.000000', 'x')",
+        [(f"cookie-{n}-x", f"c-{n}") for n in range(2, 2000)],
+    )
+    conn.commit()
+    plan = conn.execute("EXPLAIN QUERY PLAN " + reads._SQLITE[2], ("t", "c-1")).fetchall()
+    assert "USING INDEX ix_identities_customer" in str(plan), plan
+    general = str(identities._OF_CUSTOMER.compile(dialect=sqlite.dialect()))
+    plan = conn.execute("EXPLAIN QUERY PLAN " + general, ("t", "c-1")).fetchall()
+    assert "USING INDEX ix_identities_customer" in str(plan), plan
+    conn.close()
