@@ -37,45 +37,15 @@ from ccv.store.tables import assets, fields, identities, profiles
 # Customers per read: each chunk is one indexed query per table.
 CHUNK = 500
 
-_FIELD_COLUMNS = (
-    "customer",
-    "id",
-    "name",
-    "value",
-    "value_type",
-    "source",
-    "source_item_id",
-    "source_item_type",
-    "source_metadata",
-    "confidence",
-    "requires_confirmation",
-    "verified",
-    "verification_method",
-    "collected_at",
-    "expires_at",
-    "status",
-    "superseded_by_id",
-    "superseded_at",
+# What an import record of a version carries, customer first (rows are tallied by it): every
+# column but the tenant (given once per line), the vault's own bookkeeping (content hash,
+# validity) and what belongs to the vault that stores it (when it wrote the row, the id of its
+# definition).
+_LEFT_OUT = frozenset(
+    ("tenant", "customer", "content_hash", "invalid", "updated_at", "field_definition_id")
 )
-_ASSET_COLUMNS = (
-    "customer",
-    "id",
-    "name",
-    "asset_type",
-    "storage_uri",
-    "mime_type",
-    "size_bytes",
-    "checksum",
-    "source_item_id",
-    "source_item_type",
-    "derived_from_tool",
-    "verified",
-    "collected_at",
-    "expires_at",
-    "status",
-    "superseded_by_id",
-    "superseded_at",
-)
+_FIELD_COLUMNS = ("customer", *(str(c.name) for c in fields.c if c.name not in _LEFT_OUT))
+_ASSET_COLUMNS = ("customer", *(str(c.name) for c in assets.c if c.name not in _LEFT_OUT))
 _IDENTITY_COLUMNS = ("customer", "channel", "channel_user_id", "verified", "linked_at", "source")
 
 

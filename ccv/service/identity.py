@@ -29,7 +29,7 @@ from ccv.service.writes import audit_reveal, audit_row
 from ccv.store import identities as ids
 from ccv.store import items as store
 from ccv.store import outbox
-from ccv.store.database import Database
+from ccv.store.database import Database, NoDriver
 
 if TYPE_CHECKING:
     from ccv.service.importing import Incoming
@@ -93,7 +93,7 @@ def resolve(
     the identity is unknown; RefusedError when it belongs to another customer than `customer`."""
     fast = db.identity_row(tenant, channel, channel_user_id)
     found: ids.IdentityRow | None
-    if fast is False:
+    if isinstance(fast, NoDriver):
         with db.read() as conn:
             found = ids.get(conn, tenant, channel, channel_user_id)
     else:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -14,6 +14,15 @@ from ccv.store.engine import backend_error, ensure_schema, make_engine, sqlite_b
 
 if TYPE_CHECKING:
     from ccv.store.reads import CurrentRows, FastReads
+
+R = TypeVar("R")
+
+
+class NoDriver:
+    """Said by the driver reads where the database cannot be read that way."""
+
+
+NO_DRIVER = NoDriver()
 
 
 def _checked_engine(url: str, **options: bool) -> Engine:
@@ -71,40 +80,34 @@ class Database:
         self.check_schema()
         return self._fast
 
-    def current_rows(self, tenant: str, customer: str, now: datetime) -> CurrentRows | None:
-        """The customer's current view through the driver, or None (see `fast`)."""
+    def _driver(self, work: Callable[[FastReads], R]) -> R | NoDriver:
+        """`work` on the hot reads' connections; NO_DRIVER where there are none (see `fast`)."""
         fast = self.fast
         if fast is None:
-            return None
+            return NO_DRIVER
         try:
-            return fast.current(tenant, customer, now)
+            return work(fast)
         except DBAPIError as exc:
             raise backend_error(exc, self.url) from exc
 
+    def current_rows(self, tenant: str, customer: str, now: datetime) -> CurrentRows | None:
+        """The customer's current view through the driver, or None (see `fast`)."""
+        found = self._driver(lambda fast: fast.current(tenant, customer, now))
+        return None if isinstance(found, NoDriver) else found
+
     def identity_row(
         self, tenant: str, channel: str, channel_user_id: str
-    ) -> tuple[Any, ...] | None | Literal[False]:
-        """A stored identity through the driver: its columns, None when there is none, False
-        where the driver path cannot read (see `fast`)."""
-        fast = self.fast
-        if fast is None:
-            return False
-        try:
-            return fast.identity(tenant, channel, channel_user_id)
-        except DBAPIError as exc:
-            raise backend_error(exc, self.url) from exc
+    ) -> tuple[Any, ...] | None | NoDriver:
+        """A stored identity through the driver: its columns, None when there is none,
+        NO_DRIVER where the driver path cannot read (see `fast`)."""
+        return self._driver(lambda fast: fast.identity(tenant, channel, channel_user_id))
 
     def lineage_rows(
         self, tenant: str, item_id: str, now: datetime
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None:
         """An item's chain and dependents through the driver, or None (see `fast`)."""
-        fast = self.fast
-        if fast is None:
-            return None
-        try:
-            return fast.lineage(tenant, item_id, now)
-        except DBAPIError as exc:
-            raise backend_error(exc, self.url) from exc
+        found = self._driver(lambda fast: fast.lineage(tenant, item_id, now))
+        return None if isinstance(found, NoDriver) else found
 
     @property
     def dialect(self) -> str:

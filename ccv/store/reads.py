@@ -29,50 +29,16 @@ import orjson
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from ccv.store import tables
+
 R = TypeVar("R")
 
-_FIELD_COLUMNS = (
-    "id",
-    "customer",
-    "name",
-    "value",
-    "value_type",
-    "source",
-    "source_item_id",
-    "source_item_type",
-    "source_metadata",
-    "status",
-    "superseded_by_id",
-    "superseded_at",
-    "confidence",
-    "requires_confirmation",
-    "verified",
-    "verification_method",
-    "collected_at",
-    "updated_at",
-    "expires_at",
-    "field_definition_id",
-)
-_ASSET_COLUMNS = (
-    "id",
-    "customer",
-    "name",
-    "asset_type",
-    "storage_uri",
-    "mime_type",
-    "size_bytes",
-    "checksum",
-    "source_item_id",
-    "source_item_type",
-    "derived_from_tool",
-    "status",
-    "superseded_by_id",
-    "superseded_at",
-    "verified",
-    "collected_at",
-    "updated_at",
-    "expires_at",
-)
+# Every column a version's model shows, in table order, as plain str (orjson takes no str
+# subclass as a key): not the tenant (the caller's), the content hash or the validity flag
+# (the vault's own bookkeeping).
+_HIDDEN = frozenset(("tenant", "content_hash", "invalid"))
+_FIELD_COLUMNS = tuple(str(c.name) for c in tables.fields.c if c.name not in _HIDDEN)
+_ASSET_COLUMNS = tuple(str(c.name) for c in tables.assets.c if c.name not in _HIDDEN)
 _IDENTITY_COLUMNS = (
     "tenant",
     "channel",
@@ -123,12 +89,15 @@ _IDENTITY = (
 _IDENTITY_PG = _IDENTITY.replace("{mark}", "%s")
 _IDENTITY_SQLITE = _IDENTITY.replace("{mark}", "?")
 
-_PG = _statements(
-    "%s",
-    "true",
-    # PostgreSQL gets the derived fields of the customer's live assets in the same pipeline.
-    "IN (SELECT id FROM assets WHERE tenant = %s AND customer = %s AND status = 'active'"
-    " AND (expires_at IS NULL OR expires_at > %s))",
+_PG = _statements("%s", "true", "= ANY(%s)")
+# On PostgreSQL each live asset brings its derived fields' ids along, so a customer without
+# assets (most) costs no lookup of them, and the read stays one round trip.
+_PG_ASSETS = _PG[1].replace(
+    " FROM assets WHERE",
+    ", ARRAY(SELECT f.id FROM fields f WHERE f.tenant = assets.tenant"
+    " AND f.source_item_id = assets.id AND (f.source_item_type IS NULL"
+    " OR f.source_item_type IN ('profile_field', 'profile_asset'))"
+    " ORDER BY f.collected_at, f.id) FROM assets WHERE",
 )
 _SQLITE = _statements("?", "1", "IN (SELECT value FROM json_each(?))")
 
@@ -332,16 +301,15 @@ def _pipelines() -> bool:
 
 
 def _pg_current(conn: Any, tenant: str, customer: str, now: datetime) -> CurrentRows:
-    """The four statements in one pipeline: one round trip to the server, not four."""
-    fields_sql, assets_sql, identities_sql, derived_sql = _PG
+    """The three statements in one pipeline: one round trip to the server, not three."""
+    fields_sql, _, identities_sql, _ = _PG
     live = (tenant, customer, now)
     with conn.pipeline() if _pipelines() else contextlib.nullcontext():
-        cursors = [conn.cursor() for _ in range(4)]
+        cursors = [conn.cursor() for _ in range(3)]
         cursors[0].execute(fields_sql, live)
-        cursors[1].execute(assets_sql, live)
+        cursors[1].execute(_PG_ASSETS, live)
         cursors[2].execute(identities_sql, (tenant, customer))
-        cursors[3].execute(derived_sql, (tenant, *live))
-    field_rows, asset_rows, identity_rows, derived_rows = (c.fetchall() for c in cursors)
+    field_rows, asset_rows, identity_rows = (c.fetchall() for c in cursors)
     for cursor in cursors:
         cursor.close()
     fields = []
@@ -351,19 +319,19 @@ def _pg_current(conn: Any, tenant: str, customer: str, now: datetime) -> Current
             data[key] = _pg_time(data[key])
         fields.append(data)
     assets = []
-    for row in asset_rows:
-        data = dict(zip(ASSET_KEYS, row, strict=True))
+    analysis: dict[str, list[str]] = {}
+    for *columns, derived in asset_rows:
+        data = dict(zip(ASSET_KEYS, columns, strict=True))
         for key in _TIME_KEYS:
             data[key] = _pg_time(data[key])
         assets.append(data)
+        if derived:
+            analysis[data["id"]] = list(derived)
     identities = []
     for row in sorted(identity_rows, key=_by_channel):
         data = dict(zip(IDENTITY_KEYS, row, strict=True))
         data["linked_at"] = _pg_time(data["linked_at"])
         identities.append(data)
-    analysis: dict[str, list[str]] = {}
-    for source, item in derived_rows:
-        analysis.setdefault(source, []).append(item)
     return CurrentRows(fields, assets, identities, analysis)
 
 
@@ -508,34 +476,7 @@ def _pg_gaps(
     sql = _PG_GAPS[names is not None]
     given = None if names is None else list(names)
     rows = conn.execute(sql, _gap_params(tenant, scenario, customer, given)).fetchall()
-    return [
-        GapRow(
-            agent,
-            content_hash,
-            _pg_time(updated_at),
-            _pg_time(defs_updated),
-            defs_count,
-            name,
-            value,
-            status,
-            verified,
-            _pg_time(expires_at),
-            _pg_time(collected_at),
-        )
-        for (
-            agent,
-            content_hash,
-            updated_at,
-            defs_updated,
-            defs_count,
-            name,
-            value,
-            status,
-            verified,
-            expires_at,
-            collected_at,
-        ) in rows
-    ]
+    return [_gap_row(row, _pg_time, _as_is, _as_is) for row in rows]
 
 
 def _sqlite_gaps(
@@ -544,32 +485,39 @@ def _sqlite_gaps(
     sql = _SQLITE_GAPS[names is not None]
     given = None if names is None else orjson.dumps(list(names)).decode()
     rows = conn.execute(sql, _gap_params(tenant, scenario, customer, given)).fetchall()
-    loads, time = orjson.loads, _sqlite_time
-    return [
-        GapRow(
-            agent,
-            content_hash,
-            time(updated_at),
-            time(defs_updated),
-            defs_count,
-            name,
-            loads(value) if value.__class__ is str else value,
-            status,
-            None if verified is None else bool(verified),
-            time(expires_at),
-            time(collected_at),
-        )
-        for (
-            agent,
-            content_hash,
-            updated_at,
-            defs_updated,
-            defs_count,
-            name,
-            value,
-            status,
-            verified,
-            expires_at,
-            collected_at,
-        ) in rows
-    ]
+    return [_gap_row(row, _sqlite_time, _sqlite_json, _sqlite_bool) for row in rows]
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _sqlite_json(value: Any) -> Any:
+    return orjson.loads(value) if value.__class__ is str else value  # a bare number stays one
+
+
+def _sqlite_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _gap_row(
+    row: Sequence[Any],
+    time: Callable[[Any], datetime | None],
+    json: Callable[[Any], Any],
+    boolean: Callable[[Any], Any],
+) -> GapRow:
+    agent, content_hash, updated_at, defs_updated, defs_count, name, value = row[:7]
+    status, verified, expires_at, collected_at = row[7:]
+    return GapRow(
+        agent,
+        content_hash,
+        time(updated_at),
+        time(defs_updated),
+        defs_count,
+        name,
+        json(value),
+        status,
+        boolean(verified),
+        time(expires_at),
+        time(collected_at),
+    )
