@@ -71,14 +71,12 @@ class Database:
     def fast(self) -> FastReads | None:
         """The hot reads through the driver itself (`ccv.store.reads`), or None where the
         database cannot be read that way (an in-memory SQLite database)."""
+        self.check_schema()  # first: a URL ccv cannot use is a usage error there
         if self._fast is None:
             from ccv.store.reads import FastReads
 
             self._fast = FastReads(self.url, sqlite_busy_timeout(self.url))
-        if not self._fast.usable:
-            return None
-        self.check_schema()
-        return self._fast
+        return self._fast if self._fast.usable else None
 
     def _driver(self, work: Callable[[FastReads], R]) -> R | NoDriver:
         """`work` on the hot reads' connections; NO_DRIVER where there are none (see `fast`)."""
