@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -167,18 +168,44 @@ def _redis_unavailable(reason: str) -> None:
     pytest.skip(f"Redis not available: {reason}")
 
 
-@pytest.fixture
-def redis_target() -> Iterator[RedisTarget]:
-    """An empty cache namespace on the real Redis (skips without one, fails under CI=true)."""
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real three-node Redis Cluster of this test process (tests/redis_cluster.py): its URL."""
+    import shutil
+
+    from redis_cluster import RedisCluster3
+
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        _redis_unavailable("redis-server and redis-cli are not on PATH")
+    cluster = RedisCluster3(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.redis_cluster)])
+def redis_target(request: pytest.FixtureRequest) -> Iterator[RedisTarget]:
+    """An empty cache namespace on the real Redis, and again on a real Redis Cluster (skips
+    without one, fails under CI=true)."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1, socket_timeout=5)
+    client: Any
+    if request.param == "cluster":
+        from redis.cluster import RedisCluster
+
+        url = request.getfixturevalue("redis_cluster")
+        client = RedisCluster.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+    else:
+        url = REDIS_TEST_URL
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
     try:
         client.ping()
     except redis.RedisError as exc:
         client.close()
         _redis_unavailable(str(exc).splitlines()[0])
-    target = RedisTarget(REDIS_TEST_URL, f"ccvtest-{uuid.uuid4().hex[:12]}", client)
+    target = RedisTarget(url, f"ccvtest-{uuid.uuid4().hex[:12]}", client)
     try:
         yield target
     finally:

@@ -257,6 +257,9 @@ class RedisCache:
         self._invalidate: Any = None
         self._lock = threading.Lock()
         self._incarnation: str | None = None
+        self.cluster = False
+        self._run_ids: dict[str, str] = {}  # node -> run id, on a Redis Cluster
+        self._run_ids_lock = threading.Lock()
         self._down_until = 0.0
         # Per tenant: when this process last found its outbox rows delivered (monotonic).
         self._settled: dict[str, float] = {}
@@ -280,20 +283,30 @@ class RedisCache:
         return urlunsplit(parts._replace(netloc=user + netloc))
 
     def _on_connect(self, connection: Any) -> None:
-        """Every new connection learns the server's run id: a restarted server (or a promoted
-        replica) has another, and entries stored before the restart are then never served."""
+        """Every new connection learns its server's run id: a restarted server (or a promoted
+        replica) has another, and entries stored before the restart are then never served. On
+        a Redis Cluster the incarnation is that of every node ccv has talked to: any node's
+        restart or failover changes it."""
         connection.on_connect()
         connection.send_command("INFO", "server")
         info = connection.read_response()
         for line in bytes(info).split(b"\r\n"):
             if line.startswith(b"run_id:"):
-                self._incarnation = line[7:].decode()[:16]
+                run_id = line[7:].decode()[:16]
+                if not self.cluster:
+                    self._incarnation = run_id
+                    return
+                with self._run_ids_lock:  # not _lock: client() holds it while connecting
+                    self._run_ids[f"{connection.host}:{connection.port}"] = run_id
+                    self._incarnation = _combined(self._run_ids)
                 return
         from redis.exceptions import ConnectionError as RedisConnectionError
 
         raise RedisConnectionError("the Redis server reported no run_id")
 
-    def client(self) -> Redis:
+    def client(self) -> Any:
+        """redis-py's client: a `RedisCluster` when the URL names a node of a Redis Cluster
+        (asked once, on the first connection), else a `Redis`."""
         if self._client is None:
             with self._lock:
                 if self._client is None:
@@ -301,15 +314,28 @@ class RedisCache:
                     from redis.backoff import NoBackoff
                     from redis.retry import Retry
 
-                    client = redis.Redis.from_url(
-                        self.url,
-                        socket_connect_timeout=self.timeout,
-                        socket_timeout=self.timeout,
+                    options: dict[str, Any] = {
+                        "socket_connect_timeout": self.timeout,
+                        "socket_timeout": self.timeout,
                         # No retries: a dead Redis must cost one timeout, not ten with backoff.
-                        retry=Retry(NoBackoff(), 0),
-                        redis_connect_func=self._on_connect,
-                        health_check_interval=0,
-                    )
+                        "retry": Retry(NoBackoff(), 0),
+                        "redis_connect_func": self._on_connect,
+                        "health_check_interval": 0,
+                    }
+                    self.cluster = _is_cluster(self.url, self.timeout)
+                    client: Any
+                    if self.cluster:
+                        from redis.cluster import RedisCluster
+
+                        # One more try after a moved slot or a dead node (with the slot map
+                        # refreshed), then the failure rules as on one server.
+                        options["retry"] = Retry(NoBackoff(), 1)
+                        client = RedisCluster.from_url(self.url, **options)
+                        # Every node at once, so the incarnation holds all their run ids before
+                        # anything is filled (a node met later would change it).
+                        client.ping(target_nodes=RedisCluster.ALL_NODES)
+                    else:
+                        client = redis.Redis.from_url(self.url, **options)
                     self._fill = client.register_script(_FILL)
                     self._invalidate = client.register_script(_INVALIDATE)
                     self._client = client
@@ -398,13 +424,21 @@ class RedisCache:
         before = self._incarnation
         taken = self._take_pending()
         try:
-            if taken:
+            if taken and not self.cluster:
                 pipe = self.client().pipeline(transaction=False)
                 for name, value in taken.items():
                     pipe.hincrby(self.keys.stats(), name, value)
                 pipe.mget(keys)
                 found = pipe.execute()[-1]
             else:
+                # A cluster pipeline takes no MGET (and the counters live in another slot):
+                # they go on their own, before the lookup.
+                if taken:
+                    pipe = self.client().pipeline(transaction=False)
+                    for name, value in taken.items():
+                        pipe.hincrby(self.keys.stats(), name, value)
+                    pipe.execute()
+                    taken = {}  # delivered: nothing to give back if the lookup fails
                 found = self.client().mget(keys)
         except self._errors() as exc:
             self._give_back(taken)
@@ -631,6 +665,29 @@ class RedisCache:
         self._client.close()
         self._client = None
         self._incarnation = None
+        self._run_ids.clear()
+
+
+def _combined(run_ids: dict[str, str]) -> str:
+    """One incarnation for the nodes of a cluster: changes when any of them restarts."""
+    import hashlib
+
+    text = ",".join(f"{node}={run_id}" for node, run_id in sorted(run_ids.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _is_cluster(url: str, timeout: float) -> bool:
+    """Whether the Redis the URL names is a node of a Redis Cluster (`cluster_enabled:1`)."""
+    import redis
+
+    probe = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        info = probe.info("cluster")
+    except redis.ResponseError:  # an old server or a proxy without the section
+        return False
+    finally:
+        probe.close()
+    return bool(info.get("cluster_enabled"))
 
 
 def _text(value: Any) -> str:
