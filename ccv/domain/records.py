@@ -335,6 +335,35 @@ class ParsedIdentity:
     source: str | None
 
 
+def _opening(
+    record: dict[str, Any],
+    default_tenant: str | None,
+    allowed: frozenset[str],
+    what: str,
+    required: tuple[str, ...],
+) -> tuple[str, str]:
+    """The checks an identity and an alias record share: known keys, the tenant (given or
+    from --tenant, and agreeing with it), the required keys present, the customer's id."""
+    if not allowed.issuperset(record):
+        key = next(key for key in record if key not in allowed)
+        raise RecordError(f"unknown key '{key}' for {what}{did_you_mean(key, allowed)}")
+    tenant = record.get("tenant", default_tenant)
+    if tenant is None:
+        raise RecordError("the record has no tenant and no --tenant was given")
+    for key in ("customer", *required):
+        if key not in record:
+            raise RecordError(f"missing key '{key}'")
+    try:
+        tenant = check_key(tenant, "tenant")
+        if default_tenant is not None and tenant != default_tenant:
+            raise RecordError(f"the record's tenant differs from --tenant {default_tenant}")
+        return tenant, check_key(record["customer"], "customer")
+    except RecordError:
+        raise
+    except ValueError as exc:
+        raise RecordError(str(exc)) from None
+
+
 def is_identity_record(record: Any) -> bool:
     return isinstance(record, dict) and record.get("kind") == "identity"
 
@@ -342,20 +371,10 @@ def is_identity_record(record: Any) -> bool:
 def parse_identity(record: dict[str, Any], default_tenant: str | None) -> ParsedIdentity:
     """Check an identity record; raise RecordError with one sentence (never the id itself:
     it may be an email address or a phone number)."""
-    if not IDENTITY_KEYS.issuperset(record):
-        key = next(key for key in record if key not in IDENTITY_KEYS)
-        raise RecordError(f"unknown key '{key}' for an identity{did_you_mean(key, IDENTITY_KEYS)}")
-    tenant = record.get("tenant", default_tenant)
-    if tenant is None:
-        raise RecordError("the record has no tenant and no --tenant was given")
-    for key in ("customer", "channel", "channel_user_id"):
-        if key not in record:
-            raise RecordError(f"missing key '{key}'")
+    tenant, customer = _opening(
+        record, default_tenant, IDENTITY_KEYS, "an identity", ("channel", "channel_user_id")
+    )
     try:
-        tenant = check_key(tenant, "tenant")
-        if default_tenant is not None and tenant != default_tenant:
-            raise RecordError(f"the record's tenant differs from --tenant {default_tenant}")
-        customer = check_key(record["customer"], "customer")
         channel = check_channel(record["channel"])
         channel_user_id = check_channel_user_id(record["channel_user_id"])
         source = record.get("source")
@@ -395,20 +414,8 @@ def is_alias_record(record: Any) -> bool:
 
 def parse_alias(record: dict[str, Any], default_tenant: str | None) -> ParsedAlias:
     """Check an alias record; raise RecordError with one sentence."""
-    if not ALIAS_KEYS.issuperset(record):
-        key = next(key for key in record if key not in ALIAS_KEYS)
-        raise RecordError(f"unknown key '{key}' for an alias{did_you_mean(key, ALIAS_KEYS)}")
-    tenant = record.get("tenant", default_tenant)
-    if tenant is None:
-        raise RecordError("the record has no tenant and no --tenant was given")
-    for key in ("customer", "merged_into"):
-        if key not in record:
-            raise RecordError(f"missing key '{key}'")
+    tenant, customer = _opening(record, default_tenant, ALIAS_KEYS, "an alias", ("merged_into",))
     try:
-        tenant = check_key(tenant, "tenant")
-        if default_tenant is not None and tenant != default_tenant:
-            raise RecordError(f"the record's tenant differs from --tenant {default_tenant}")
-        customer = check_key(record["customer"], "customer")
         merged_into = check_key(record["merged_into"], "merged_into")
     except RecordError:
         raise

@@ -25,13 +25,9 @@ def _effective(data: dict[str, Any], now: datetime) -> None:
 
 
 def field_model(row: Any, reveal: bool, now: datetime) -> FieldVersion:
-    """A stored field version (its row carries `is_pii`), masked unless `reveal`."""
-    return field_from_data(dict(row._mapping), reveal, now)
-
-
-def field_from_data(data: dict[str, Any], reveal: bool, now: datetime) -> FieldVersion:
-    """`field_model` of a row already turned into a dict (which it changes), e.g. from the
-    cache, where rows are kept unmasked and masked on the way out like database rows."""
+    """A stored field version of any status (its row carries `is_pii`), masked unless
+    `reveal`; the status as of `now`. (The current view builds its own: `current_field`.)"""
+    data = dict(row._mapping)
     data.pop("content_hash", None)
     _effective(data, now)
     data["source_metadata"] = data.get("source_metadata") or {}
@@ -49,12 +45,8 @@ def field_from_data(data: dict[str, Any], reveal: bool, now: datetime) -> FieldV
 
 
 def asset_model(row: Any, analysis: dict[str, list[str]], now: datetime) -> AssetVersion:
-    return asset_from_data(dict(row._mapping), analysis, now)
-
-
-def asset_from_data(
-    data: dict[str, Any], analysis: dict[str, list[str]], now: datetime
-) -> AssetVersion:
+    """A stored asset version of any status; the status as of `now`."""
+    data = dict(row._mapping)
     data.pop("content_hash", None)
     _effective(data, now)
     data["analysis_field_ids"] = analysis.get(data["id"], [])
