@@ -112,9 +112,40 @@ class Backend:
         from psycopg import sql
 
         name = sql.Identifier(self.database)
+        workers = self.citus_workers()
+        nodes = [self.admin_url] + [
+            self.admin_url.set(host=host, port=port) for host, port in workers
+        ]
+        for node in nodes:
+            with psycopg.connect(self._libpq(node), autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+        if not workers:
+            return
+        # A Citus cluster: the new database gets the extension on every node and the nodes in
+        # its own metadata, so that `ccv db upgrade` distributes the tables over the workers.
+        for node in nodes:
+            with psycopg.connect(self._libpq(node.set(database=self.database))) as conn:
+                conn.execute("CREATE EXTENSION citus")
+        with psycopg.connect(self._libpq(self.url), autocommit=True) as conn:
+            coordinator = (self.admin_url.host or "localhost", self.admin_url.port or 5432)
+            conn.execute("SELECT citus_set_coordinator_host(%s, %s)", coordinator)
+            for host, port in workers:
+                conn.execute("SELECT citus_add_node(%s, %s)", (host, port))
+
+    def citus_workers(self) -> list[tuple[str, int]]:
+        """The active workers of the Citus cluster the server coordinates (none: not Citus)."""
+        if not self.is_postgres:
+            return []
+        import psycopg
+
         with psycopg.connect(self._libpq(self.admin_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+            if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'").fetchone():
+                rows = conn.execute(
+                    "SELECT node_name, node_port FROM citus_get_active_worker_nodes() ORDER BY 2"
+                ).fetchall()
+                return [(str(host), int(port)) for host, port in rows]
+        return []
 
     # --- raw connections --------------------------------------------------------------------
 

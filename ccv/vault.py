@@ -41,6 +41,7 @@ from ccv.errors import UsageError
 from ccv.service import deletion, importing, jobs, lineage, profiles, schema, validation
 from ccv.service.convert import field_from_row
 from ccv.service.importing import Progress
+from ccv.store.claims import Claimant
 from ccv.store.database import Database
 
 if TYPE_CHECKING:
@@ -276,8 +277,12 @@ class Vault:
         apply: bool = False,
         actor: str | None = None,
         item_limit: int | None = jobs.DEFAULT_ITEM_LIMIT,
+        claimant: Claimant | None = None,
     ) -> SweepResult:
-        """Expire values past `expires_at`; counts are exact, items listed up to `item_limit`."""
+        """Expire values past `expires_at`; counts are exact, items listed up to `item_limit`.
+
+        `claimant` (scheduled runs): claim each tenant and skip those another run is sweeping
+        or swept as of `now` or later (`SweepResult.skipped`)."""
         return jobs.expire(
             self.db,
             [_key(t, "tenant") for t in tenants or []],
@@ -288,6 +293,7 @@ class Vault:
             actor=_actor(actor),
             item_limit=item_limit,
             cache=self.cache,
+            claimant=claimant,
         )
 
     @_timed("orphans")
@@ -299,8 +305,11 @@ class Vault:
         apply: bool = False,
         actor: str | None = None,
         item_limit: int | None = jobs.DEFAULT_ITEM_LIMIT,
+        claimant: Claimant | None = None,
     ) -> SweepResult:
-        """Orphan items whose source is gone; counts exact, items listed up to `item_limit`."""
+        """Orphan items whose source is gone; counts exact, items listed up to `item_limit`.
+
+        `claimant`: as in `expire`, as of the claimant's time."""
         return jobs.orphans(
             self.db,
             [_key(t, "tenant") for t in tenants or []],
@@ -310,6 +319,7 @@ class Vault:
             actor=_actor(actor),
             item_limit=item_limit,
             cache=self.cache,
+            claimant=claimant,
         )
 
     @_timed("delete")

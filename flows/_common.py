@@ -23,8 +23,10 @@ from prefect.tasks import exponential_backoff
 
 from ccv import observe
 from ccv.config import load_settings
+from ccv.domain.models import SweepResult
 from ccv.errors import BackendError, SchemaOutdatedError
 from ccv.service import jobs
+from ccv.store.claims import Claimant
 from ccv.vault import Vault
 
 R = TypeVar("R")
@@ -180,28 +182,56 @@ def gather(futures: Mapping[str, PrefectFuture[R]]) -> tuple[dict[str, R], dict[
     return done, failed
 
 
+def swept(
+    done: Mapping[str, SweepResult],
+) -> tuple[dict[str, SweepResult], list[str]]:
+    """The tenants' sweeps this run did, and the tenants it left to another run (claimed by it,
+    or swept by it as of this run's time or later)."""
+    skipped = sorted(tenant for tenant, result in done.items() if tenant in result.skipped)
+    return {t: r for t, r in done.items() if t not in skipped}, skipped
+
+
+def claimant(actor: str, as_of: datetime, apply: bool) -> Claimant | None:
+    """What an applied run claims each tenant as (a dry run only reads, and claims nothing)."""
+    return Claimant(holder=actor, as_of=as_of) if apply else None
+
+
 def report(
     job: str,
     counts: Mapping[str, Mapping[str, Any]],
     failed: Mapping[str, str],
     description: str,
+    skipped: Sequence[str] = (),
 ) -> None:
     """Log one line per tenant and publish the run's table artifact (key `ccv-JOB`: the UI keeps
     every run's version); then fail the run if a tenant failed after its retries."""
     logger = get_run_logger()
     columns = list(next(iter(counts.values()), {}))
     table: list[dict[str, Any]] = []
-    for tenant in sorted({*counts, *failed}):
+    for tenant in sorted({*counts, *failed, *skipped}):
         if tenant in counts:
-            row = {"tenant": tenant, **counts[tenant], "error": ""}
+            row = {"tenant": tenant, **counts[tenant], "skipped": False, "error": ""}
             logger.info(
                 "%s tenant=%s %s",
                 job,
                 tenant,
                 " ".join(f"{k}={v}" for k, v in counts[tenant].items()),
             )
+        elif tenant in skipped:
+            row = {"tenant": tenant, **dict.fromkeys(columns), "skipped": True, "error": ""}
+            logger.info(
+                "%s tenant=%s skipped: another run is sweeping it or swept it as of this run's"
+                " time or later",
+                job,
+                tenant,
+            )
         else:
-            row = {"tenant": tenant, **dict.fromkeys(columns), "error": failed[tenant]}
+            row = {
+                "tenant": tenant,
+                **dict.fromkeys(columns),
+                "skipped": False,
+                "error": failed[tenant],
+            }
             logger.error("%s tenant=%s failed: %s", job, tenant, failed[tenant])
         table.append(row)
     create_table_artifact(table=table, key=f"ccv-{job}", description=description)

@@ -11,11 +11,13 @@ from ccv.domain.timeutil import utcnow
 from flows._common import (
     RETRYING,
     audit_actor,
+    claimant,
     gather,
     list_tenants,
     log_ccv_events,
     publish_report,
     report,
+    swept,
     task_runner,
     vault,
 )
@@ -29,8 +31,11 @@ from flows._common import (
 def expire_tenant(
     tenant: str, now: datetime, apply: bool, batch_size: int | None, actor: str
 ) -> SweepResult:
-    """One tenant's sweep; ccv batches it, locks it per tenant, and audits every transition."""
-    return vault(batch_size).expire([tenant], now=now, apply=apply, actor=actor)
+    """One tenant's sweep; ccv claims the tenant for this run (an applied sweep), batches it,
+    locks each batch per tenant, and audits every transition."""
+    return vault(batch_size).expire(
+        [tenant], now=now, apply=apply, actor=actor, claimant=claimant(actor, now, apply)
+    )
 
 
 @flow(name="expire", task_runner=task_runner())
@@ -46,7 +51,9 @@ def expire(
     batch_size: items per transaction (default CCV_BATCH_SIZE, 5000).
     now: sweep as if it were this time (default: when the run starts).
     apply: false makes it a dry run that only counts.
-    Returns the number of items expired (or expiring, in a dry run) per tenant.
+    Returns the number of items expired (or expiring, in a dry run) per tenant it swept: an
+    applied run leaves out the tenants another run is sweeping, or swept as of `now` or later
+    (the run's table artifact lists them as skipped).
     """
     log_ccv_events()
     at = now or utcnow()
@@ -55,7 +62,8 @@ def expire(
         tenant: expire_tenant.submit(tenant, at, apply, batch_size, who)
         for tenant in list_tenants(tenants)
     }
-    done, failed = gather(futures)
+    results, failed = gather(futures)
+    done, skipped = swept(results)
     counts = {tenant: result.tenants[tenant].count for tenant, result in done.items()}
     publish_report("expire", sorted(done), now=at)
     report(
@@ -63,5 +71,6 @@ def expire(
         {t: {"expired": n, "applied": apply, "now": at.isoformat()} for t, n in counts.items()},
         failed,
         f"Values expired per tenant ({'applied' if apply else 'dry run'}, now={at.isoformat()})",
+        skipped,
     )
     return counts

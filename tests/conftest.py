@@ -28,6 +28,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TABLES = (
+    "sweep_claims",
     "identities",
     "cache_outbox",
     "cache_keys",

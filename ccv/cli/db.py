@@ -18,6 +18,12 @@ def _show(revision: object, json_output: bool) -> None:
         return
     status = "up to date" if revision.up_to_date else f"behind (head is {revision.head})"
     stdout().print(f"{revision.database}: revision {revision.current or 'none'}, {status}")
+    if revision.citus is not None:
+        stdout().print(
+            f"  Citus {revision.citus['version']} coordinator, {revision.citus['workers']}"
+            " worker(s)",
+            highlight=False,
+        )
     for ran in revision.ran:
         stdout().print(f"  ran {ran}", highlight=False)
 

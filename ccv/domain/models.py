@@ -271,6 +271,9 @@ class SweepResult(_Model):
     now: Time | None = None
     tenants: dict[str, TenantSweep]
     total: int
+    # Tenants a claiming (scheduled) run left to the run that sweeps them or swept them as of
+    # this run's time or later. Not in the CLI's JSON: the CLI never claims.
+    skipped: list[str] = ModelField(default_factory=list, exclude=True)
 
 
 class ImportIssue(_Model):

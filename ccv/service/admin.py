@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
 from ccv.errors import SchemaOutdatedError, UsageError
-from ccv.store import migrate
+from ccv.store import citus, migrate
 from ccv.store.database import Database
 from ccv.store.engine import backend_error, current_revision
 
@@ -16,6 +16,8 @@ class Revision(BaseModel):
     current: str | None
     head: str | None
     up_to_date: bool
+    # A Citus coordinator: {"version": ..., "workers": N}; null on any other database.
+    citus: dict[str, str | int] | None = None
     # `db upgrade` / `db downgrade`: the revisions they ran, in the order they ran them.
     ran: list[str] = []
 
@@ -24,6 +26,7 @@ def current(db: Database) -> Revision:
     try:
         with db.engine.connect() as conn:
             revision = current_revision(conn)
+            cluster = citus.cluster(conn)
     except DBAPIError as exc:
         raise backend_error(exc, db.url) from exc
     head = migrate.script_head()
@@ -32,6 +35,7 @@ def current(db: Database) -> Revision:
         current=revision,
         head=head,
         up_to_date=revision == head,
+        citus=None if cluster is None else cluster._asdict(),
     )
 
 

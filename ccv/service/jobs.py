@@ -8,7 +8,8 @@ batch first takes the advisory lock of its job and tenant, so concurrent runs ta
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,8 @@ from ccv import observe
 from ccv.domain.enums import ItemKind, Status
 from ccv.domain.models import SweepItem, SweepResult, TenantSweep
 from ccv.domain.timeutil import utcnow
-from ccv.errors import UsageError
-from ccv.store import outbox, sweeps
+from ccv.errors import BackendError, UsageError
+from ccv.store import claims, outbox, sweeps
 from ccv.store.database import Database
 
 if TYPE_CHECKING:
@@ -110,6 +111,41 @@ def resolve_tenants(db: Database, tenants: Sequence[str] | None, all_tenants: bo
         return sweeps.tenants(conn)
 
 
+class _Claim:
+    """One tenant's claim for a run (none: the CLI and library, which take turns batch by batch
+    instead): granted or not, renewed by every batch, released when the tenant is done."""
+
+    def __init__(self, db: Database, job: str, tenant: str, claimant: claims.Claimant | None):
+        self.db, self.job, self.tenant, self.claimant = db, job, tenant, claimant
+        self.granted = claimant is None
+        if claimant is not None:
+            with db.write() as conn:
+                self.granted = claims.claim(conn, job, tenant, claimant)
+
+    def renew(self, conn: Any) -> None:
+        if self.claimant is not None:
+            claims.renew(conn, self.job, self.tenant, self.claimant)
+
+    def release(self, swept: bool) -> None:
+        if self.claimant is not None and self.granted:
+            with self.db.write() as conn:
+                claims.release(conn, self.job, self.tenant, self.claimant, swept)
+
+
+@contextmanager
+def _claimed(
+    db: Database, job: str, tenant: str, claimant: claims.Claimant | None
+) -> Iterator[_Claim]:
+    held = _Claim(db, job, tenant, claimant)
+    try:
+        yield held
+    except BaseException:
+        with suppress(BackendError):  # the lease runs out instead
+            held.release(swept=False)
+        raise
+    held.release(swept=held.granted)
+
+
 def expire(
     db: Database,
     tenants: Sequence[str] | None = None,
@@ -121,10 +157,13 @@ def expire(
     actor: str = "library",
     item_limit: int | None = DEFAULT_ITEM_LIMIT,
     cache: RedisCache | None = None,
+    claimant: claims.Claimant | None = None,
 ) -> SweepResult:
     """Mark active and orphaned items past `expires_at` as expired (a dry run unless `apply`).
 
-    Counts are exact; each tenant lists at most `item_limit` items (None: all of them).
+    Counts are exact; each tenant lists at most `item_limit` items (None: all of them). With a
+    `claimant` (a scheduled run), an applied sweep claims each tenant first and skips the
+    tenants another run is sweeping or swept as of `now` or later (`result.skipped`).
     """
     now = now or utcnow()
     result = SweepResult(applied=apply, now=now, tenants={}, total=0)
@@ -139,17 +178,22 @@ def expire(
             result.tenants[tenant] = listing.sweep()
             result.total += listing.count
             continue
-        for kind in ItemKind:
-            while True:
-                with db.write() as conn:
-                    sweeps.lock_job(conn, "expire", tenant)
-                    rows = sweeps.expire_batch(conn, kind, tenant, now, batch_size, actor)
-                    owed = _record(conn, tenant, rows)
-                transitioned(tenant, kind, rows, Status.EXPIRED)
-                _deliver(cache, owed)
-                listing.add(kind, rows, len(rows))
-                if len(rows) < batch_size:
-                    break
+        with _claimed(db, "expire", tenant, claimant) as held:
+            if not held.granted:
+                result.skipped.append(tenant)
+                continue
+            for kind in ItemKind:
+                while True:
+                    with db.write() as conn:
+                        sweeps.lock_job(conn, "expire", tenant)
+                        held.renew(conn)
+                        rows = sweeps.expire_batch(conn, kind, tenant, now, batch_size, actor)
+                        owed = _record(conn, tenant, rows)
+                    transitioned(tenant, kind, rows, Status.EXPIRED)
+                    _deliver(cache, owed)
+                    listing.add(kind, rows, len(rows))
+                    if len(rows) < batch_size:
+                        break
         result.tenants[tenant] = listing.sweep()
         result.total += listing.count
     return result
@@ -165,32 +209,42 @@ def orphans(
     actor: str = "library",
     item_limit: int | None = DEFAULT_ITEM_LIMIT,
     cache: RedisCache | None = None,
+    claimant: claims.Claimant | None = None,
 ) -> SweepResult:
     """Mark active items whose vault source no longer exists as orphaned (dry run by default).
 
-    Counts are exact; each tenant lists at most `item_limit` items (None: all of them).
+    Counts are exact; each tenant lists at most `item_limit` items (None: all of them). A
+    `claimant` works as in `expire`, as of its own time.
     """
     now = utcnow()
     result = SweepResult(applied=apply, now=now, tenants={}, total=0)
     for tenant in resolve_tenants(db, tenants, all_tenants):
         listing = _Listing(item_limit)
-        for kind in ItemKind:
-            if not apply:
+        if not apply:
+            for kind in ItemKind:
                 with db.read() as conn:
                     rows = sweeps.orphan_candidates(conn, kind, tenant)
                 listing.add(kind, rows, len(rows))
+            result.tenants[tenant] = listing.sweep()
+            result.total += listing.count
+            continue
+        with _claimed(db, "orphans", tenant, claimant) as held:
+            if not held.granted:
+                result.skipped.append(tenant)
                 continue
-            while True:
-                with db.write() as conn:
-                    sweeps.lock_job(conn, "orphans", tenant)
-                    rows = sweeps.orphan_candidates(conn, kind, tenant, limit=batch_size)
-                    sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor)
-                    owed = _record(conn, tenant, rows)
-                transitioned(tenant, kind, rows, Status.ORPHANED)
-                _deliver(cache, owed)
-                listing.add(kind, rows, len(rows))
-                if len(rows) < batch_size:
-                    break
+            for kind in ItemKind:
+                while True:
+                    with db.write() as conn:
+                        sweeps.lock_job(conn, "orphans", tenant)
+                        held.renew(conn)
+                        rows = sweeps.orphan_candidates(conn, kind, tenant, limit=batch_size)
+                        sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor)
+                        owed = _record(conn, tenant, rows)
+                    transitioned(tenant, kind, rows, Status.ORPHANED)
+                    _deliver(cache, owed)
+                    listing.add(kind, rows, len(rows))
+                    if len(rows) < batch_size:
+                        break
         result.tenants[tenant] = listing.sweep()
         result.total += listing.count
     return result

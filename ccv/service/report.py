@@ -21,6 +21,7 @@ from ccv.domain.lifecycle import MAX_LINEAGE_DEPTH
 from ccv.domain.models import LineageDepths, Report, TenantReport
 from ccv.domain.timeutil import utcnow
 from ccv.service.jobs import resolve_tenants
+from ccv.store import citus
 from ccv.store.database import Database
 from ccv.store.tables import UTCDateTime
 
@@ -66,10 +67,10 @@ WITH RECURSIVE walk (tenant, id, source, depth) AS (
     SELECT walk.tenant, walk.id, up.source_item_id, walk.depth + 1
     FROM walk JOIN (
         SELECT tenant, id, source_item_id FROM fields
-        WHERE source_item_type IN {_VAULT_TYPES}
+        WHERE source_item_type IN {_VAULT_TYPES} {{and_tenant}}
         UNION ALL
         SELECT tenant, id, source_item_id FROM assets
-        WHERE source_item_type IN {_VAULT_TYPES}
+        WHERE source_item_type IN {_VAULT_TYPES} {{and_tenant}}
     ) AS up ON up.tenant = walk.tenant AND up.id = walk.source
     WHERE walk.depth < {MAX_DEPTH}
 )
@@ -116,7 +117,19 @@ def run_queries(
     params["week"] = now + timedelta(days=7)
     if tenants is not None:
         params["tenants"] = list(tenants)
-    return {name: list(conn.execute(sql, params)) for name, sql in queries(tenants).items()}
+    statements = queries(tenants)
+    if not citus.enabled(conn) or (tenants is not None and len(tenants) == 1):
+        return {name: list(conn.execute(sql, params)) for name, sql in statements.items()}
+    # Citus runs a recursive CTE only as a router query, on one tenant's shard group: the
+    # lineage walk goes tenant by tenant, over the tenants that hold items.
+    del statements["lineage"]
+    rows = {name: list(conn.execute(sql, params)) for name, sql in statements.items()}
+    holding = sorted({row[0] for kind in ("fields", "assets") for row in rows[kind]})
+    walk = _statement(_LINEAGE, holding)
+    rows["lineage"] = [
+        row for name in holding for row in conn.execute(walk, {**params, "tenants": [name]})
+    ]
+    return rows
 
 
 def report(

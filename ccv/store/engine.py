@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,7 +67,11 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
         max_overflow=5,
         # JIT compilation costs hundreds of milliseconds on the recursive lineage queries, whose
         # row estimates are huge, and buys nothing on ccv's short indexed statements.
-        connect_args={"connect_timeout": 5, "application_name": "ccv", "options": "-c jit=off"},
+        connect_args={
+            "connect_timeout": 5,
+            "application_name": "ccv",
+            "options": server_options("-c jit=off"),
+        },
     )
 
     @event.listens_for(engine, "connect")
@@ -79,6 +84,13 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
         set_json_dumps(orjson.dumps, dbapi_conn)
 
     return engine
+
+
+def server_options(ours: str) -> str:
+    """The server options of ccv's PostgreSQL connections: the operator's PGOPTIONS (which
+    libpq would otherwise drop, as ccv passes options of its own) followed by ccv's."""
+    theirs = os.environ.get("PGOPTIONS", "").strip()
+    return f"{theirs} {ours}" if theirs else ours
 
 
 def _use_wal(cursor: Any, timeout: float) -> None:

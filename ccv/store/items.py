@@ -69,14 +69,16 @@ def in_chunks(conn: Connection, column: Any, values: Iterable[str]) -> Iterator[
 
 def _readable(kind: ItemKind) -> Any:
     """SELECT of an item table; fields carry `is_pii`, true when any agent's definition says so,
-    read in the same statement so masking never works from a stale schema."""
+    read in the same statement so masking never works from a stale schema. The definitions are
+    those of the statement's `tenant` parameter: on Citus a subquery that names its tenant is
+    routed with the rest of the statement."""
     table = TABLES[kind]
     if kind is not ItemKind.FIELD:
         return select(table)
     pii = (
         exists()
         .where(
-            field_definitions.c.tenant == table.c.tenant,
+            field_definitions.c.tenant == bindparam("tenant"),
             field_definitions.c.name == table.c.name,
             field_definitions.c.is_pii.is_(True),
         )

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from ccv.store import tables
+from ccv.store.engine import server_options
 
 R = TypeVar("R")
 
@@ -187,7 +188,7 @@ class FastReads:
                 autocommit=True,
                 connect_timeout=5,
                 application_name="ccv",
-                options="-c jit=off -c timezone=UTC",
+                options=server_options("-c jit=off -c timezone=UTC"),
             )
             set_json_loads(orjson.loads, conn)
         with self._lock:

@@ -210,7 +210,7 @@ WITH batch AS (
     FOR UPDATE SKIP LOCKED
 ), changed AS (
     UPDATE {table} AS t SET status = 'expired', updated_at = :now
-    FROM batch b WHERE t.tenant = b.tenant AND t.id = b.id
+    FROM batch b WHERE t.tenant = :tenant AND t.id = b.id
     RETURNING t.id, t.customer, t.name, t.expires_at, t.source_item_id, b.status AS old_status
 ), logged AS (
     INSERT INTO audit_events

@@ -241,3 +241,15 @@ cache_keys = Table(
     Column("key", LargeBinary(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# Which scheduled run sweeps a tenant (a lease, renewed by every batch) and as of when the last
+# applied run swept it: runs on several workers never sweep one tenant twice (`ccv.store.claims`).
+sweep_claims = Table(
+    "sweep_claims",
+    metadata,
+    Column("tenant", String(128), primary_key=True),
+    Column("job", String(16), primary_key=True),
+    Column("holder", String(200)),
+    Column("claimed_until", UTCDateTime()),
+    Column("swept_as_of", UTCDateTime()),
+)

@@ -1,5 +1,8 @@
 """Initial schema: profiles, fields, assets, definitions, scenarios, requirements, audit events.
 
+On a database with the `citus` extension each table is distributed by `tenant` as it is created,
+all colocated with `profiles` (ccv.store.citus); elsewhere `distribute` does nothing.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-28
@@ -10,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
+
+from ccv.store.citus import distribute
 
 revision = "0001"
 down_revision = None
@@ -75,6 +80,7 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("tenant", "customer", name="pk_profiles"),
     )
+    distribute(op.get_bind(), "profiles")
     op.create_table(
         "fields",
         sa.Column("tenant", sa.String(128), nullable=False),
@@ -98,6 +104,7 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "id", name="pk_fields"),
     )
+    distribute(op.get_bind(), "fields")
     _item_indexes("fields")
     op.create_table(
         "assets",
@@ -120,6 +127,7 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "id", name="pk_assets"),
     )
+    distribute(op.get_bind(), "assets")
     _item_indexes("assets")
     op.create_table(
         "field_definitions",
@@ -146,6 +154,7 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("tenant", "agent", "name", name="pk_field_definitions"),
     )
+    distribute(op.get_bind(), "field_definitions")
     op.create_index("ix_field_definitions_name", "field_definitions", ["tenant", "name"])
     op.create_table(
         "scenarios",
@@ -158,6 +167,7 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("tenant", "scenario", name="pk_scenarios"),
     )
+    distribute(op.get_bind(), "scenarios")
     op.create_table(
         "scenario_requirements",
         sa.Column("tenant", sa.String(128), nullable=False),
@@ -178,6 +188,7 @@ def upgrade() -> None:
             "tenant", "scenario", "field", "step", name="pk_scenario_requirements"
         ),
     )
+    distribute(op.get_bind(), "scenario_requirements")
     audit_columns = [
         sa.Column("customer", sa.String(128)),
         sa.Column("item_id", sa.String(36)),
@@ -206,6 +217,7 @@ def upgrade() -> None:
             *audit_columns,
             sa.PrimaryKeyConstraint("tenant", "id", name="pk_audit_events"),
         )
+    distribute(op.get_bind(), "audit_events")
     op.create_index("ix_audit_events_item", "audit_events", ["tenant", "item_id"])
     op.create_index("ix_audit_events_customer", "audit_events", ["tenant", "customer", "at"])
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from ccv.store.citus import distribute
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -26,6 +28,7 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "scope", "customer", name="pk_cache_outbox"),
     )
+    distribute(op.get_bind(), "cache_outbox")
 
 
 def downgrade() -> None:

@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ccv.store.citus import distribute
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -99,6 +101,7 @@ def upgrade() -> None:
         sa.Column("key", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
+    distribute(op.get_bind(), "cache_keys")
 
 
 def downgrade() -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from ccv.store.citus import distribute
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -35,6 +37,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "channel", "channel_user_id", name="pk_identities"),
     )
+    distribute(op.get_bind(), "identities")
     op.create_index("ix_identities_customer", "identities", ["tenant", "customer"])
     op.add_column("profiles", sa.Column("merged_into", sa.String(128)))
     op.add_column("profiles", sa.Column("merged_at", sa.DateTime(timezone=True)))

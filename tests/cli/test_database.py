@@ -8,7 +8,7 @@ import pytest
 
 from .helpers import DEAD_PG_URL, DEMO_SCHEMAS, Ccv, assert_exit, error_lines, flat, run
 
-REVISION_KEYS = {"database", "current", "head", "up_to_date"}
+REVISION_KEYS = {"database", "current", "head", "up_to_date", "citus"}
 
 
 @pytest.mark.postgres
@@ -18,6 +18,7 @@ def test_upgrade_current_and_downgrade_base_on_a_fresh_postgresql(fresh_pg_url: 
     before = ccv.json("db", "current")
     assert before.keys() >= REVISION_KEYS
     assert (before["current"], before["up_to_date"]) == (None, False)
+    assert before["citus"] is None  # plain PostgreSQL
     assert before["head"]
 
     upgraded = ccv.json("db", "upgrade")

@@ -26,7 +26,7 @@ PREFECT_YAML = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"
 
 
 def _command(service: str) -> list[str]:
-    command = SERVICES[service]["command"]
+    command = SERVICES[service].get("command", [])
     return shlex.split(command) if isinstance(command, str) else list(command)
 
 
@@ -38,21 +38,70 @@ def _shell_steps(service: str) -> list[list[str]]:
     return [step[1:] if step[0] == "exec" else step for step in steps]
 
 
-def test_docker_compose_config_validates_the_file() -> None:
+def _compose(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("docker-compose is required under CI=true (.ci/run installs it)")
         pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
-    done = subprocess.run(
-        [binary, "-f", "docker-compose.yml", "config", "-q"],
+    return subprocess.run(
+        [binary, "-f", "docker-compose.yml", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_docker_compose_config_validates_the_file() -> None:
+    done = _compose("config", "-q")
     assert done.returncode == 0, done.stderr
+
+
+def test_the_scale_out_profile_validates_and_adds_only_its_own_services() -> None:
+    done = _compose("--profile", "scale-out", "config", "-q")
+    assert done.returncode == 0, done.stderr
+    # (Debian's docker-compose 1.29 lists every service in `config --services`: read the file.)
+    profiled = {name for name, service in SERVICES.items() if "profiles" in service}
+    assert {tuple(SERVICES[name]["profiles"]) for name in profiled} == {("scale-out",)}
+    assert set(SERVICES) - profiled == {"postgres", "redis", "prefect-server", "migrate", "worker"}
+
+
+def _needs(service: str) -> set[str]:
+    """Every service `service` waits for, directly or not."""
+    found: set[str] = set()
+    todo = [service]
+    while todo:
+        for dependency in SERVICES[todo.pop()].get("depends_on", {}):
+            if dependency not in found:
+                found.add(dependency)
+                todo.append(dependency)
+    return found
+
+
+def test_the_scale_out_stack_is_citus_with_two_workers_a_redis_cluster_and_two_workers() -> None:
+    citus = [n for n, s in SERVICES.items() if s.get("image", "").startswith("citusdata/citus:")]
+    nodes = {n for n in citus if "healthcheck" in SERVICES[n]}
+    assert nodes == {"citus-coordinator", "citus-worker-1", "citus-worker-2"}
+    setup = " ".join(_command("citus-setup"))
+    assert "citus_set_coordinator_host('citus-coordinator', 5432)" in setup
+    for worker in ("citus-worker-1", "citus-worker-2"):
+        assert f"citus_add_node('{worker}', 5432)" in setup
+    redis_nodes = [n for n, s in SERVICES.items() if "--cluster-enabled" in _command(n)]
+    assert sorted(redis_nodes) == ["redis-node-1", "redis-node-2", "redis-node-3"]
+    create = " ".join(_command("redis-cluster-setup"))
+    assert "--cluster create redis-node-1:6379 redis-node-2:6379 redis-node-3:6379" in create
+    pools = {d["work_pool"]["name"] for d in PREFECT_YAML["deployments"]}
+    workers = ["worker-scale-out-1", "worker-scale-out-2"]
+    for worker in workers:
+        # Both workers join the deployments' pool, and run on the whole scale-out stack only.
+        start = _shell_steps(worker)[-1] if _command(worker)[0] == "sh" else _command(worker)
+        assert start[:5] == ["prefect", "worker", "start", "--pool", *pools]
+        assert {"citus-setup", "redis-cluster-setup", "migrate-scale-out"} <= _needs(worker)
+        assert not {"migrate", "worker", "redis"} & _needs(worker)
+        assert SERVICES[worker]["environment"]["CCV_REDIS_URL"] == "redis://redis-node-1:6379/0"
+    assert _command("migrate-scale-out") == ["ccv", "db", "upgrade"]
 
 
 def test_the_stack_has_its_services_on_the_promised_versions() -> None:
@@ -78,17 +127,25 @@ def test_services_come_up_in_order_on_health_checks() -> None:
     }
 
 
+def _profile(service: dict[str, Any]) -> str:
+    return ",".join(service.get("profiles", [])) or "default"
+
+
 def test_every_ccv_variable_is_a_setting_and_the_services_share_one_database() -> None:
     settings = set(Settings.model_fields)
-    urls = set()
+    urls: dict[str, set[str]] = {}
     for name, service in SERVICES.items():
         for variable in service.get("environment", {}):
             if variable.startswith("CCV_"):
                 assert variable.removeprefix("CCV_").lower() in settings, (name, variable)
         if "CCV_DATABASE_URL" in service.get("environment", {}):
-            urls.add(service["environment"]["CCV_DATABASE_URL"])
-    assert len(urls) == 1
-    [url] = urls
+            urls.setdefault(_profile(service), set()).add(
+                service["environment"]["CCV_DATABASE_URL"]
+            )
+    # One database per profile: the single node's, and the Citus coordinator's.
+    assert urls.keys() == {"default", "scale-out"}
+    assert urls["scale-out"] == {"postgresql://postgres@citus-coordinator:5432/ccv"}
+    [url] = urls["default"]
     postgres = SERVICES["postgres"]["environment"]
     assert url.endswith(f"@postgres:5432/{postgres['POSTGRES_DB']}")
     # The worker's settings load as the flows will read them.

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +86,15 @@ def test_expire_flow_sweeps_each_tenant_and_a_second_run_changes_nothing(
     only, counts = _run(expire, tenants=["globex"], now=NOW)
     assert only.is_completed() and counts == {"globex": 2}
 
+    # globex was swept as of NOW already: this run leaves it, and says so.
     state, counts = _run(expire, now=NOW)
     assert state.is_completed(), counts
-    assert counts == {DEMO: 3, "globex": 0}
+    assert counts == {DEMO: 3}
+    skipped = {"expired": None, "applied": None, "now": None, "skipped": True, "error": ""}
     assert _artifact("ccv-expire", state) == [
-        {"tenant": t, "expired": n, "applied": True, "now": NOW.isoformat(), "error": ""}
-        for t, n in sorted(counts.items())
+        {"tenant": "globex", **skipped},
+        {"tenant": DEMO, "expired": 3, "applied": True, "now": NOW.isoformat()}
+        | {"skipped": False, "error": ""},
     ]
     events = _audit(flow_db, "expired")
     assert Counter(tenant for tenant, _, _ in events) == expected
@@ -100,7 +103,9 @@ def test_expire_flow_sweeps_each_tenant_and_a_second_run_changes_nothing(
     assert {actor for t, _, actor in events if t == DEMO} == {f"prefect:expire/{run_id}"}
 
     again, counts = _run(expire, now=NOW)
-    assert again.is_completed() and counts == {DEMO: 0, "globex": 0}
+    assert again.is_completed() and counts == {}
+    later, counts = _run(expire, now=NOW + timedelta(seconds=1))
+    assert later.is_completed() and counts == {DEMO: 0, "globex": 0}
     assert len(_audit(flow_db, "expired")) == 5
     assert demo_vault.expire(all_tenants=True, now=NOW).total == 0
 
@@ -217,12 +222,12 @@ def _waiting_for_advisory_locks(conn: Any) -> int:
 
 
 @pytest.mark.postgres
-def test_two_concurrent_expiry_runs_transition_each_item_exactly_once(
+def test_a_run_leaves_a_tenant_that_another_run_is_sweeping_and_each_item_expires_once(
     prefect_server: str, pg_migrated: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     engine = create_engine(pg_migrated)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE audit_events, assets, fields, profiles"))
+        conn.execute(text("TRUNCATE sweep_claims, audit_events, assets, fields, profiles"))
     items = 1000
     records = tmp_path / "expiring.jsonl"
     with records.open("w") as out:
@@ -246,39 +251,44 @@ def test_two_concurrent_expiry_runs_transition_each_item_exactly_once(
     def run() -> None:
         results.append(expire(tenants=["acme"], batch_size=10, now=NOW, return_state=True))
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    # Hold acme's expiry lock until both runs wait for it, so that they really overlap (flow
-    # runs start at their own pace); from then on PostgreSQL hands it over batch by batch.
+    first, second = (threading.Thread(target=run) for _ in range(2))
+    # Hold acme's batch lock: the first run claims acme and waits for the lock; the second,
+    # started then, finds acme claimed and completes without touching it.
     try:
         with engine.connect() as holder, holder.begin():
             holder.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended('ccv:expire:acme', 0))")
             )
-            for thread in threads:
-                thread.start()
+            first.start()
             deadline = time.monotonic() + 60
-            while _waiting_for_advisory_locks(holder) < 2 and time.monotonic() < deadline:
+            while _waiting_for_advisory_locks(holder) < 1 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert _waiting_for_advisory_locks(holder) == 2
+            assert _waiting_for_advisory_locks(holder) == 1
+            second.start()
+            second.join(timeout=120)
+            assert len(results) == 1 and results[0].is_completed()
+            assert results[0].result() == {}
     finally:
-        for thread in threads:
-            thread.join(timeout=120)
+        for thread in (first, second):
+            if thread.ident is not None:  # started
+                thread.join(timeout=120)
         engine.dispose()
         close_vaults()
     assert len(results) == 2 and all(state.is_completed() for state in results)
-    counts = [state.result()["acme"] for state in results]
-    assert sum(counts) == items and all(counts), counts
+    skipping, sweeping = results
+    assert sweeping.result() == {"acme": items}
 
     events = _audit(pg_migrated, "expired")
     per_item = Counter(item for _, item, _ in events)
     assert len(per_item) == items
     assert set(per_item.values()) == {1}
-    # Each run's audit events are the items it reported.
-    actors = Counter(actor for _, _, actor in events)
-    assert dict(actors) == {
-        f"prefect:expire/{state.state_details.flow_run_id}": n
-        for state, n in zip(results, counts, strict=True)
+    assert {actor for _, _, actor in events} == {
+        f"prefect:expire/{sweeping.state_details.flow_run_id}"
     }
+    # The claim is released, as of the run's time: a later run sweeps acme again.
+    again, counts = _run(expire, tenants=["acme"], now=NOW + timedelta(seconds=1))
+    assert again.is_completed() and counts == {"acme": 0}
+    assert skipping.state_details.flow_run_id != sweeping.state_details.flow_run_id
 
 
 class _RunRecords(logging.Handler):
