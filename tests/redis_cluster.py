@@ -175,3 +175,67 @@ def _state(node: ClusterNode) -> str:
         if line.startswith("cluster_state:"):
             return line.split(":", 1)[1].strip()
     return ""
+
+
+class TenantSlotNode:
+    """The interface of test_cache_faults' private server, on a persistent three-node cluster:
+    the faults (kill, restart, pause, resume) hit the node holding the tenant's hash slot, and
+    `client()` talks to the whole cluster."""
+
+    def __init__(self, directory: Path, tenant: str) -> None:
+        self.cluster = RedisCluster3(directory, persistent=True)
+        self.tenant = tenant
+        self.index = 0
+
+    @property
+    def url(self) -> str:
+        return self.cluster.url
+
+    def start(self) -> None:
+        from redis.cluster import RedisCluster
+
+        self.cluster.start()
+        client = RedisCluster.from_url(self.url)
+        try:
+            port = client.get_node_from_key("{" + self.tenant + "}").port
+        finally:
+            client.close()
+        self.index = self.cluster.index_of(port)
+
+    def kill(self) -> None:
+        self.cluster.kill(self.index)
+
+    def restart(self) -> None:
+        self.cluster.restart(self.index)
+
+    def pause(self) -> None:
+        import os
+        import signal
+
+        process = self.cluster.nodes[self.index].process
+        assert process is not None
+        os.kill(process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """The node answers again, and the cluster agrees it is back (no CLUSTERDOWN)."""
+        import os
+        import signal
+
+        process = self.cluster.nodes[self.index].process
+        assert process is not None
+        os.kill(process.pid, signal.SIGCONT)
+        self.cluster.wait_ok()
+
+    def client(self) -> Any:
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(self.url, socket_connect_timeout=1, socket_timeout=5)
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        for node in self.cluster.nodes:
+            if node.process is not None and node.process.poll() is None:
+                os.kill(node.process.pid, signal.SIGCONT)
+        self.cluster.stop()

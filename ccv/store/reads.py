@@ -60,7 +60,7 @@ def _statements(mark: str, true: str, any_of: str) -> tuple[str, str, str, str]:
     fields = (
         f"SELECT {', '.join('f.' + c for c in _FIELD_COLUMNS)},"
         " EXISTS (SELECT 1 FROM field_definitions d"
-        f" WHERE d.tenant = f.tenant AND d.name = f.name AND d.is_pii = {true})"
+        f" WHERE d.tenant = {mark} AND d.name = f.name AND d.is_pii = {true})"
         f" FROM fields f WHERE f.tenant = {mark} AND f.customer = {mark} AND f.status = 'active'"
         f" AND (f.expires_at IS NULL OR f.expires_at > {mark}) ORDER BY f.name"
     )
@@ -95,7 +95,7 @@ _PG = _statements("%s", "true", "= ANY(%s)")
 # assets (most) costs no lookup of them, and the read stays one round trip.
 _PG_ASSETS = _PG[1].replace(
     " FROM assets WHERE",
-    ", ARRAY(SELECT f.id FROM fields f WHERE f.tenant = assets.tenant"
+    ", ARRAY(SELECT f.id FROM fields f WHERE f.tenant = %s"
     " AND f.source_item_id = assets.id AND (f.source_item_type IS NULL"
     " OR f.source_item_type IN ('profile_field', 'profile_asset'))"
     " ORDER BY f.collected_at, f.id) FROM assets WHERE",
@@ -304,7 +304,9 @@ def _pipelines() -> bool:
 def _pg_current(conn: Any, tenant: str, customer: str, now: datetime) -> CurrentRows:
     """The three statements in one pipeline: one round trip to the server, not three."""
     fields_sql, _, identities_sql, _ = _PG
-    live = (tenant, customer, now)
+    # Each subquery names its tenant (the first parameter): on Citus a correlated subquery
+    # without one is planned over every shard.
+    live = (tenant, tenant, customer, now)
     with conn.pipeline() if _pipelines() else contextlib.nullcontext():
         cursors = [conn.cursor() for _ in range(3)]
         cursors[0].execute(fields_sql, live)
@@ -342,7 +344,7 @@ def _sqlite_current(conn: Any, tenant: str, customer: str, now: datetime) -> Cur
     loads = orjson.loads
     time = _sqlite_time
     fields = []
-    for row in conn.execute(fields_sql, (tenant, customer, at)).fetchall():
+    for row in conn.execute(fields_sql, (tenant, tenant, customer, at)).fetchall():
         data = dict(zip(FIELD_KEYS, row, strict=True))
         value = data["value"]
         if value.__class__ is str:  # JSON text; SQLite keeps a bare number as a number

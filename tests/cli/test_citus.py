@@ -26,7 +26,7 @@ from ccv.store.tables import metadata
 from ccv.vault import Vault
 
 from .helpers import DEMO, TENANT, Ccv
-from .test_export import _customers, _histories, _move, _source_vault
+from .test_export import _customers, _histories, _move, _normal, _source_vault
 
 CITUS_URL = os.environ.get("CCV_TEST_CITUS_URL")
 ROUTER_ONLY = "-c citus.multi_task_query_log_level=error"
@@ -166,10 +166,27 @@ def test_a_vault_built_on_citus_one_router_query_at_a_time_exports_what_it_shows
     assert report["tenants"][TENANT]["lineage"]["max_depth"] >= 2
     assert citus.json("audit", *T, "--limit", "5")["events"]
 
+    email = ("--channel", "email", "--id", "cris@example.com")
+    resolved = citus.json("identity", "resolve", *T, *email)
+    assert resolved["customer"] == "m-2"
+
     sqlite = Ccv(f"sqlite:///{tmp_path / 'from-citus.db'}")
     _move(citus, sqlite, tmp_path, "from-citus.jsonl")
     assert _histories(sqlite, customers) == on_citus
+    assert _views(sqlite, customers) == _views(citus, customers)
     assert sqlite.json("report", *T, "--now", NOW) == report
+
+
+def _views(ccv: Ccv, customers: list[str]) -> dict[str, Any]:
+    """Each customer's current view (the hot read path)."""
+    seen = {}
+    for customer in customers:
+        profile = ccv.json("profile", "show", customer, *T)  # masked: the hot path
+        profile.pop("as_of")
+        profile["fields"] = {name: _normal(v) for name, v in profile["fields"].items()}
+        profile["assets"] = [_normal(a) for a in profile["assets"]]
+        seen[customer] = profile
+    return seen
 
 
 def test_what_another_vault_exported_reads_back_the_same_from_citus(

@@ -123,15 +123,23 @@ class RedisServer:
             self.process.wait()
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
+@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.redis_cluster)])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server; and a private three-node Redis Cluster, whose faults hit the
+    node that holds the tenant's slot (tests/redis_cluster.py)."""
     if shutil.which("redis-server") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is required under CI=true")
         pytest.skip("redis-server is not on PATH")
     directory = tmp_path / "redis"
     directory.mkdir()
-    started = RedisServer(directory)
+    started: Any
+    if request.param == "cluster":
+        from redis_cluster import TenantSlotNode
+
+        started = TenantSlotNode(directory, TENANT)
+    else:
+        started = RedisServer(directory)
     started.start()
     try:
         yield started
