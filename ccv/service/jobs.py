@@ -8,7 +8,7 @@ batch first takes the advisory lock of its job and tenant, so concurrent runs ta
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -146,6 +146,48 @@ def _claimed(
     held.release(swept=held.granted)
 
 
+class _Sweep:
+    """One tenant's applied sweep of one job: claimed (scheduled runs), then batch by batch,
+    each batch a transaction that takes the job's lock, renews the claim and records what the
+    cache is owed; committed batches are logged, counted and listed."""
+
+    def __init__(
+        self,
+        db: Database,
+        job: str,
+        tenant: str,
+        to: Status,
+        batch_size: int,
+        cache: RedisCache | None,
+    ) -> None:
+        self.db, self.job, self.tenant, self.to = db, job, tenant, to
+        self.batch_size, self.cache = batch_size, cache
+
+    def run(
+        self,
+        claimant: claims.Claimant | None,
+        batch: Callable[[Any, ItemKind], Sequence[Any]],
+        listing: _Listing,
+    ) -> bool:
+        """Sweep to the end; False when the claim went to another run (nothing swept)."""
+        with _claimed(self.db, self.job, self.tenant, claimant) as held:
+            if not held.granted:
+                return False
+            for kind in ItemKind:
+                while True:
+                    with self.db.write() as conn:
+                        sweeps.lock_job(conn, self.job, self.tenant)
+                        held.renew(conn)
+                        rows = batch(conn, kind)
+                        owed = _record(conn, self.tenant, rows)
+                    transitioned(self.tenant, kind, rows, self.to)
+                    _deliver(self.cache, owed)
+                    listing.add(kind, rows, len(rows))
+                    if len(rows) < self.batch_size:
+                        break
+        return True
+
+
 def expire(
     db: Database,
     tenants: Sequence[str] | None = None,
@@ -178,22 +220,14 @@ def expire(
             result.tenants[tenant] = listing.sweep()
             result.total += listing.count
             continue
-        with _claimed(db, "expire", tenant, claimant) as held:
-            if not held.granted:
-                result.skipped.append(tenant)
-                continue
-            for kind in ItemKind:
-                while True:
-                    with db.write() as conn:
-                        sweeps.lock_job(conn, "expire", tenant)
-                        held.renew(conn)
-                        rows = sweeps.expire_batch(conn, kind, tenant, now, batch_size, actor)
-                        owed = _record(conn, tenant, rows)
-                    transitioned(tenant, kind, rows, Status.EXPIRED)
-                    _deliver(cache, owed)
-                    listing.add(kind, rows, len(rows))
-                    if len(rows) < batch_size:
-                        break
+
+        def batch(conn: Any, kind: ItemKind, tenant: str = tenant) -> Sequence[Any]:
+            return sweeps.expire_batch(conn, kind, tenant, now, batch_size, actor)
+
+        sweep = _Sweep(db, "expire", tenant, Status.EXPIRED, batch_size, cache)
+        if not sweep.run(claimant, batch, listing):
+            result.skipped.append(tenant)
+            continue
         result.tenants[tenant] = listing.sweep()
         result.total += listing.count
     return result
@@ -228,23 +262,16 @@ def orphans(
             result.tenants[tenant] = listing.sweep()
             result.total += listing.count
             continue
-        with _claimed(db, "orphans", tenant, claimant) as held:
-            if not held.granted:
-                result.skipped.append(tenant)
-                continue
-            for kind in ItemKind:
-                while True:
-                    with db.write() as conn:
-                        sweeps.lock_job(conn, "orphans", tenant)
-                        held.renew(conn)
-                        rows = sweeps.orphan_candidates(conn, kind, tenant, limit=batch_size)
-                        sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor)
-                        owed = _record(conn, tenant, rows)
-                    transitioned(tenant, kind, rows, Status.ORPHANED)
-                    _deliver(cache, owed)
-                    listing.add(kind, rows, len(rows))
-                    if len(rows) < batch_size:
-                        break
+
+        def batch(conn: Any, kind: ItemKind, tenant: str = tenant) -> Sequence[Any]:
+            rows = sweeps.orphan_candidates(conn, kind, tenant, limit=batch_size)
+            sweeps.mark_orphaned(conn, kind, tenant, rows, now, actor)
+            return rows
+
+        sweep = _Sweep(db, "orphans", tenant, Status.ORPHANED, batch_size, cache)
+        if not sweep.run(claimant, batch, listing):
+            result.skipped.append(tenant)
+            continue
         result.tenants[tenant] = listing.sweep()
         result.total += listing.count
     return result
