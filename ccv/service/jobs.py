@@ -8,8 +8,8 @@ batch first takes the advisory lock of its job and tenant, so concurrent runs ta
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -111,41 +111,6 @@ def resolve_tenants(db: Database, tenants: Sequence[str] | None, all_tenants: bo
         return sweeps.tenants(conn)
 
 
-class _Claim:
-    """One tenant's claim for a run (none: the CLI and library, which take turns batch by batch
-    instead): granted or not, renewed by every batch, released when the tenant is done."""
-
-    def __init__(self, db: Database, job: str, tenant: str, claimant: claims.Claimant | None):
-        self.db, self.job, self.tenant, self.claimant = db, job, tenant, claimant
-        self.granted = claimant is None
-        if claimant is not None:
-            with db.write() as conn:
-                self.granted = claims.claim(conn, job, tenant, claimant)
-
-    def renew(self, conn: Any) -> None:
-        if self.claimant is not None:
-            claims.renew(conn, self.job, self.tenant, self.claimant)
-
-    def release(self, swept: bool) -> None:
-        if self.claimant is not None and self.granted:
-            with self.db.write() as conn:
-                claims.release(conn, self.job, self.tenant, self.claimant, swept)
-
-
-@contextmanager
-def _claimed(
-    db: Database, job: str, tenant: str, claimant: claims.Claimant | None
-) -> Iterator[_Claim]:
-    held = _Claim(db, job, tenant, claimant)
-    try:
-        yield held
-    except BaseException:
-        with suppress(BackendError):  # the lease runs out instead
-            held.release(swept=False)
-        raise
-    held.release(swept=held.granted)
-
-
 class _Sweep:
     """One tenant's applied sweep of one job: claimed (scheduled runs), then batch by batch,
     each batch a transaction that takes the job's lock, renews the claim and records what the
@@ -169,15 +134,20 @@ class _Sweep:
         batch: Callable[[Any, ItemKind], Sequence[Any]],
         listing: _Listing,
     ) -> bool:
-        """Sweep to the end; False when the claim went to another run (nothing swept)."""
-        with _claimed(self.db, self.job, self.tenant, claimant) as held:
-            if not held.granted:
-                return False
+        """Sweep to the end; False when the claim went to another run (nothing swept). A
+        claimant (scheduled runs) claims the tenant first, renews the claim with every batch
+        and releases it at the end, as swept only when the sweep went to the end."""
+        if claimant is not None:
+            with self.db.write() as conn:
+                if not claims.claim(conn, self.job, self.tenant, claimant):
+                    return False
+        try:
             for kind in ItemKind:
                 while True:
                     with self.db.write() as conn:
                         sweeps.lock_job(conn, self.job, self.tenant)
-                        held.renew(conn)
+                        if claimant is not None:
+                            claims.renew(conn, self.job, self.tenant, claimant)
                         rows = batch(conn, kind)
                         owed = _record(conn, self.tenant, rows)
                     transitioned(self.tenant, kind, rows, self.to)
@@ -185,7 +155,18 @@ class _Sweep:
                     listing.add(kind, rows, len(rows))
                     if len(rows) < self.batch_size:
                         break
+        except BaseException:
+            if claimant is not None:
+                with suppress(BackendError):  # the lease runs out instead
+                    self._release(claimant, swept=False)
+            raise
+        if claimant is not None:
+            self._release(claimant, swept=True)
         return True
+
+    def _release(self, claimant: claims.Claimant, swept: bool) -> None:
+        with self.db.write() as conn:
+            claims.release(conn, self.job, self.tenant, claimant, swept)
 
 
 def expire(
